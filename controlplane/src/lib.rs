@@ -1,0 +1,6 @@
+//! The control plane: SIP signalling, SDP negotiation, rooms and nicknames, management.
+//!
+//! It runs on tokio and drives the dataplane over lock-free rings; it never touches MSRP bytes
+//! on the hot path.
+
+pub mod sip;

@@ -1,0 +1,1 @@
+//! SIP: message parser, transports, transactions, registrar and outbound edge.

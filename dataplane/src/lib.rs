@@ -1,0 +1,8 @@
+//! The MSRP dataplane: everything that touches MSRP bytes.
+//!
+//! Layering (bottom up): [`wire`] parses and writes frames without I/O or clocks; [`session`]
+//! is the sans-IO RFC 4975 endpoint built on it. Relay, switch, workers and network backends
+//! stack on these two and never the other way round.
+
+pub mod session;
+pub mod wire;
