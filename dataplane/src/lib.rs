@@ -4,5 +4,7 @@
 //! is the sans-IO RFC 4975 endpoint built on it. Relay, switch, workers and network backends
 //! stack on these two and never the other way round.
 
+pub mod net;
+pub mod rings;
 pub mod session;
 pub mod wire;
