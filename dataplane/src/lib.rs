@@ -8,3 +8,4 @@ pub mod net;
 pub mod rings;
 pub mod session;
 pub mod wire;
+pub mod worker;
