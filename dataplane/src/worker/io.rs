@@ -8,7 +8,7 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::net::{Backend, ConnId};
 
@@ -45,6 +45,9 @@ pub(crate) struct ConnIo {
     pub(crate) close_after_flush: bool,
     /// The queue went above the service's high-water mark; `on_drained` fires when it empties.
     pub(crate) watch_drain: bool,
+    /// TLS session when the connection is `msrps`: the queue then holds plaintext, which is
+    /// encrypted at flush time (one copy, which TLS needs anyway).
+    pub(crate) tls: Option<Box<rustls::Connection>>,
 }
 
 /// The worker's network facilities, lent to the service on every callback.
@@ -206,6 +209,38 @@ impl<B: Backend> Io<B> {
         }
     }
 
+    /// Runs TLS on `conn` from now on (server side after accept, client side after connect).
+    pub fn start_tls(&mut self, conn: ConnId, tls: rustls::Connection) {
+        if let Some(c) = self.slot(conn) {
+            c.tls = Some(Box::new(tls));
+            // A client must speak first (ClientHello).
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(conn);
+            }
+        }
+    }
+
+    /// Whether `conn` runs TLS.
+    pub fn is_tls(&self, conn: ConnId) -> bool {
+        self.slot_ref(conn).is_some_and(|c| c.tls.is_some())
+    }
+
+    /// The certificate chain the TLS peer presented, if any (mutual TLS between relays).
+    pub fn peer_certificates(
+        &self,
+        conn: ConnId,
+    ) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.slot_ref(conn)?.tls.as_ref()?.peer_certificates()
+    }
+
+    /// Whether the TLS handshake of `conn` is still under way.
+    pub fn tls_handshaking(&self, conn: ConnId) -> bool {
+        self.slot_ref(conn)
+            .and_then(|c| c.tls.as_ref())
+            .is_some_and(|t| t.is_handshaking())
+    }
+
     /// (local, peer) addresses of `conn`.
     pub fn addrs(&self, conn: ConnId) -> Option<(SocketAddr, SocketAddr)> {
         self.backend.addrs(conn)
@@ -221,7 +256,37 @@ impl<B: Backend> Io<B> {
             return Ok(FlushOutcome::Gone);
         }
         c.dirty = false;
-        while !c.queue.is_empty() {
+        if let Some(tls) = c.tls.as_deref_mut() {
+            loop {
+                while tls.wants_write() {
+                    let mut w = StreamWriter {
+                        backend: &mut self.backend,
+                        id,
+                    };
+                    match tls.write_tls(&mut w) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(FlushOutcome::Blocked)
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.kind()),
+                    }
+                }
+                // Plaintext waits until the handshake is done, so nothing leaves unprotected
+                // before the peer is known.
+                if tls.is_handshaking() {
+                    break;
+                }
+                let Some(front) = c.queue.pop_front() else {
+                    break;
+                };
+                c.queued -= front.len();
+                if let Err(e) = io::Write::write_all(&mut tls.writer(), &front) {
+                    return Err(e.kind());
+                }
+            }
+        }
+        while !c.queue.is_empty() && c.tls.is_none() {
             let mut iov: [IoSlice<'_>; MAX_IOV] = [IoSlice::new(&[]); MAX_IOV];
             let mut n = 0;
             for b in c.queue.iter().take(MAX_IOV) {
@@ -252,6 +317,10 @@ impl<B: Backend> Io<B> {
                 Err(e) => return Err(e.kind()),
             }
         }
+        if !c.queue.is_empty() {
+            // TLS handshake in progress: reads will complete it and mark the connection dirty.
+            return Ok(FlushOutcome::Blocked);
+        }
         if c.close_after_flush {
             return Ok(FlushOutcome::CloseNow);
         }
@@ -262,6 +331,107 @@ impl<B: Backend> Io<B> {
         Ok(FlushOutcome::Empty)
     }
 }
+
+/// Lets rustls write ciphertext straight into the backend.
+struct StreamWriter<'a, B: Backend> {
+    backend: &'a mut B,
+    id: ConnId,
+}
+
+impl<B: Backend> io::Write for StreamWriter<'_, B> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.backend.send(self.id, &[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.backend.send(self.id, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What one read attempt produced.
+pub(crate) enum Received {
+    /// Plaintext bytes appended to the buffer.
+    Data(usize),
+    /// Bytes arrived but none for the service yet (TLS records in progress, handshake).
+    Progress,
+    /// End of stream.
+    Eof,
+}
+
+impl<B: Backend> Io<B> {
+    /// Reads once from `conn` into `buf`, through TLS when the connection has it.
+    pub(crate) fn receive(
+        &mut self,
+        id: ConnId,
+        buf: &mut BytesMut,
+        chunk: usize,
+        scratch: &mut BytesMut,
+    ) -> io::Result<Received> {
+        let Some(c) = self.conns.get_mut(id.idx as usize) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let Some(tls) = c.tls.as_deref_mut() else {
+            return match self.backend.recv(id, buf, chunk)? {
+                0 => Ok(Received::Eof),
+                n => Ok(Received::Data(n)),
+            };
+        };
+        scratch.clear();
+        let n = self.backend.recv(id, scratch, chunk.min(TLS_READ_CHUNK))?;
+        if n == 0 {
+            return Ok(Received::Eof);
+        }
+        let mut input = &scratch[..];
+        let before = buf.len();
+        let mut eof = false;
+        while !input.is_empty() {
+            // rustls takes at most what its buffer holds; draining plaintext below makes room.
+            let taken = tls.read_tls(&mut input)?;
+            let state = tls
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let mut left = state.plaintext_bytes_to_read();
+            while left > 0 {
+                let start = buf.len();
+                buf.resize(start + left, 0);
+                let got = io::Read::read(&mut tls.reader(), &mut buf[start..])?;
+                buf.truncate(start + got);
+                if got == 0 {
+                    break;
+                }
+                left -= got;
+            }
+            if state.peer_has_closed() {
+                eof = true;
+                break;
+            }
+            if taken == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS record buffer full",
+                ));
+            }
+        }
+        if tls.wants_write() && !c.dirty {
+            c.dirty = true;
+            self.dirty.push(id);
+        }
+        if buf.len() > before {
+            Ok(Received::Data(buf.len() - before))
+        } else if eof {
+            Ok(Received::Eof)
+        } else {
+            Ok(Received::Progress)
+        }
+    }
+}
+
+/// Ciphertext read per call: one TLS record and a bit.
+const TLS_READ_CHUNK: usize = 17 * 1024;
 
 pub(crate) enum FlushOutcome {
     Empty,

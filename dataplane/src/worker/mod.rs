@@ -82,6 +82,7 @@ pub struct Worker<B: Backend, S: Service> {
     io: Io<B>,
     service: S,
     rbufs: Vec<BytesMut>,
+    tls_scratch: BytesMut,
     pending_reads: Vec<ConnId>,
     events: Vec<NetEvent>,
     control: RingRx<S::Control>,
@@ -107,6 +108,7 @@ impl<B: Backend, S: Service> Worker<B, S> {
             io: Io::new(backend),
             service,
             rbufs: Vec::new(),
+            tls_scratch: BytesMut::new(),
             pending_reads: Vec::new(),
             events: Vec::with_capacity(1024),
             control,
@@ -267,12 +269,16 @@ impl<B: Backend, S: Service> Worker<B, S> {
                 }
                 break;
             }
-            match self.io.backend.recv(conn, &mut buf, chunk) {
-                Ok(0) => {
+            match self
+                .io
+                .receive(conn, &mut buf, chunk, &mut self.tls_scratch)
+            {
+                Ok(io::Received::Eof) => {
                     cause = Some(CloseCause::PeerClosed);
                     break;
                 }
-                Ok(n) => {
+                Ok(io::Received::Progress) => {}
+                Ok(io::Received::Data(n)) => {
                     self.service.on_data(&mut self.io, conn, &mut buf);
                     budget = budget.saturating_sub(n);
                     let Some(c) = self.io.slot(conn) else { break };

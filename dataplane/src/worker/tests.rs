@@ -14,6 +14,7 @@ struct Echo {
     conns: Vec<ConnId>,
     closed: Vec<CloseCause>,
     hold: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 enum Ctl {
@@ -26,11 +27,15 @@ impl Service for Echo {
     type Peer = ();
     fn on_accept<B: Backend>(
         &mut self,
-        _io: &mut Io<B>,
+        io: &mut Io<B>,
         conn: ConnId,
         _l: ListenerId,
         _p: SocketAddr,
     ) {
+        if let Some(cfg) = &self.tls {
+            let tls = rustls::ServerConnection::new(cfg.clone()).unwrap();
+            io.start_tls(conn, tls.into());
+        }
         self.conns.push(conn);
     }
     fn on_connected<B: Backend>(&mut self, _io: &mut Io<B>, _conn: ConnId, _ok: bool) {}
@@ -94,6 +99,10 @@ impl Drop for Running {
 }
 
 fn start() -> Running {
+    start_with(None)
+}
+
+fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Running {
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -103,7 +112,10 @@ fn start() -> Running {
         let (ctl_tx, ctl_rx) = ring(64, bell.clone());
         let mut w = Worker::new(
             backend,
-            Echo::default(),
+            Echo {
+                tls,
+                ..Echo::default()
+            },
             ctl_rx,
             vec![],
             bell,
@@ -194,4 +206,47 @@ fn peer_close_is_reported() {
     let _ = w.ctl.push(Ctl::Hold(false));
     let closed = w.thread.take().unwrap().join().unwrap();
     assert_eq!(closed, vec![CloseCause::PeerClosed]);
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[test]
+fn tls_echo_and_broadcast() {
+    let key = rcgen::generate_simple_self_signed(vec!["relay.test".to_string()]).unwrap();
+    let cert = key.cert.der().clone();
+    let pkey = rustls::pki_types::PrivateKeyDer::try_from(key.key_pair.serialize_der()).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], pkey)
+        .unwrap();
+    let w = start_with(Some(Arc::new(server)));
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("relay.test").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    let sock = TcpStream::connect(w.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    tls.write_all(&data).unwrap();
+    let mut back = vec![0; data.len()];
+    tls.read_exact(&mut back).unwrap();
+    assert!(back == data);
+    w.ctl
+        .push(Ctl::Broadcast(Bytes::from_static(b"all")))
+        .map_err(|_| ())
+        .unwrap();
+    let mut b = [0u8; 5];
+    tls.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"<all>");
 }
