@@ -6,6 +6,7 @@
 
 pub mod net;
 pub mod rings;
+pub mod runtime;
 pub mod session;
 pub mod wire;
 pub mod worker;

@@ -162,9 +162,25 @@ impl KernelBackend {
     }
 }
 
+/// A listening socket that several workers can bind to the same address (`SO_REUSEPORT`): the
+/// kernel then spreads incoming connections over them.
+fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
 impl Backend for KernelBackend {
     fn listen(&mut self, addr: SocketAddr) -> io::Result<(ListenerId, SocketAddr)> {
-        let mut socket = TcpListener::bind(addr)?;
+        let mut socket = TcpListener::from_std(reuseport_listener(addr)?);
         let bound = socket.local_addr()?;
         let idx = self.listeners.len();
         self.poll.registry().register(
