@@ -1,0 +1,1 @@
+//! RFC 4575 conference-info documents.
