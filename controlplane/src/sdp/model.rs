@@ -58,7 +58,14 @@ impl Origin {
     /// Returns a copy whose session version is incremented by one (decimal string arithmetic, so
     /// versions of any length work).
     pub fn bumped(&self) -> Origin {
-        let mut digits: Vec<u8> = self.session_version.bytes().collect();
+        let version = if !self.session_version.is_empty()
+            && self.session_version.bytes().all(|b| b.is_ascii_digit())
+        {
+            self.session_version.as_str()
+        } else {
+            "0"
+        };
+        let mut digits: Vec<u8> = version.bytes().collect();
         let mut carry = true;
         for d in digits.iter_mut().rev() {
             if !carry {

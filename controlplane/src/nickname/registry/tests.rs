@@ -77,6 +77,31 @@ fn rfc_7701_outcomes() {
     assert_eq!(reg.nickname_of(2), None);
 }
 
+/// RFC 7701 §9.2 Figure 4: the first proposal is in use (425), the second is accepted (200).
+#[test]
+fn rfc_7701_figure_4() {
+    let now = t0();
+    let mut reg = NicknameRegistry::new();
+    let p = NicknamePolicy::default();
+    granted(reg.request(
+        &p,
+        ROOM,
+        7,
+        "sip:bob@example.com",
+        &set("Alice the great"),
+        now,
+    ));
+    let alice = "sip:alice@atlanta.example.com";
+    let f2 = reg
+        .handle_use_nickname(&p, ROOM, 1, alice, b"\"Alice the great\"", now)
+        .unwrap_err();
+    assert_eq!(f2.status_code(), 425);
+    assert_eq!(f2.comment(), "Nickname reserved or already in use");
+    let f4 = reg.handle_use_nickname(&p, ROOM, 1, alice, b"\"Alice in Wonderland\"", now);
+    assert_eq!(granted(f4), "Alice in Wonderland");
+    assert_eq!(reg.nickname_of(1), Some("Alice in Wonderland"));
+}
+
 #[test]
 fn same_user_on_two_devices_shares_the_nickname() {
     let now = t0();

@@ -109,6 +109,11 @@ impl NegotiatedSession {
             && self.peer_chatroom.as_ref().is_some_and(|c| c.nicknames)
     }
 
+    /// The To-Path of every request we send on this session (the peer's path).
+    pub fn to_path(&self) -> &[MsrpUri] {
+        &self.peer_path
+    }
+
     /// Whether the whole connection to the peer is over TLS.
     pub fn tls(&self) -> bool {
         self.proto.is_tls()
