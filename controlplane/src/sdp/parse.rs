@@ -234,13 +234,9 @@ impl Parser {
                 self.version = Some(0);
             }
             'o' => self.origin = Some((parse_origin(value, line)?, value.to_owned())),
-            's' => {
-                // RFC 8866: s= must not be empty; a single space is the legacy "no name".
-                if value.is_empty() {
-                    return Err(invalid(line, 's', "empty session name"));
-                }
-                self.session_name = Some(value.to_owned());
-            }
+            // RFC 8866 forbids an empty s= (use "-"), but enough deployed stacks send one that
+            // refusing it would only break calls; it is kept and re-emitted as received.
+            's' => self.session_name = Some(value.to_owned()),
             'i' => self.information = Some(text_value(value, line, 'i')?),
             'u' => self.uri = Some(text_value(value, line, 'u')?),
             'e' => self.emails.push(text_value(value, line, 'e')?),

@@ -152,6 +152,14 @@ fn origin_version_bump_carries() {
 }
 
 #[test]
+fn empty_session_name_is_tolerated() {
+    let text = "v=0\r\no=- 1 1 IN IP4 h\r\ns=\r\nt=0 0\r\n";
+    let sdp = parse(text.as_bytes()).unwrap();
+    assert_eq!(sdp.session_name, "");
+    assert_eq!(sdp.to_string(), text);
+}
+
+#[test]
 fn trailing_blank_lines_and_missing_final_newline() {
     let sdp = parse(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n\r\n\r\n").unwrap();
     assert_eq!(
@@ -292,14 +300,6 @@ fn errors_are_typed() {
                 line: 2,
                 kind: 'o',
                 reason: "session id and version must be digits",
-            },
-        ),
-        (
-            "v=0\r\no=- 1 1 IN IP4 h\r\ns=\r\n".into(),
-            SdpError::InvalidValue {
-                line: 3,
-                kind: 's',
-                reason: "empty session name",
             },
         ),
     ];
