@@ -11,11 +11,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
-    let policy = NicknamePolicy {
-        quarantine: Duration::from_secs(1),
-        ..NicknamePolicy::default()
-    }
-    .with_reserved(["admin"]);
+    let policy = NicknamePolicy::new(true, Duration::from_secs(1), true).with_reserved(["admin"]);
     let mut reg = NicknameRegistry::new();
     let first = reg.handle_use_nickname(&policy, "room", 1, "sip:a@x", data, now);
     if let Ok(NicknameRequest::Set(s)) = parse_use_nickname(data) {

@@ -36,17 +36,23 @@ pub struct NicknamePolicy {
 }
 
 impl Default for NicknamePolicy {
+    /// Nicknames on, no quarantine, same-user sharing on, nothing reserved.
     fn default() -> Self {
-        Self {
-            enabled: true,
-            quarantine: Duration::ZERO,
-            same_user_sharing: true,
-            reserved: HashSet::new(),
-        }
+        Self::new(true, Duration::ZERO, true)
     }
 }
 
 impl NicknamePolicy {
+    /// A policy without reserved words (add them with [`NicknamePolicy::with_reserved`]).
+    pub fn new(enabled: bool, quarantine: Duration, same_user_sharing: bool) -> Self {
+        Self {
+            enabled,
+            quarantine,
+            same_user_sharing,
+            reserved: HashSet::new(),
+        }
+    }
+
     /// Adds reserved words (compared by PRECIS key, so "Admin" also blocks "ＡＤＭＩＮ").
     /// Words that are not valid nicknames could never be requested and are skipped.
     pub fn with_reserved<'a>(mut self, words: impl IntoIterator<Item = &'a str>) -> Self {
