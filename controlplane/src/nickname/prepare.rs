@@ -3,7 +3,8 @@
 //! Enforcement gives the form we store and publish: non-ASCII spaces mapped to SPACE, leading
 //! and trailing spaces removed, inner runs collapsed, NFKC (which also folds full-width forms).
 //! Comparison adds Unicode lower-casing before NFKC; two nicknames collide when their comparison
-//! keys are equal.
+//! keys are equal. Keys are computed from the enforced form, so nicknames that would be
+//! published identically always collide.
 
 use precis_core::profile::{stabilize, Profile, Rules};
 use precis_profiles::Nickname;
@@ -30,7 +31,11 @@ impl PreparedNickname {
             .enforce(candidate)
             .map_err(|_| NicknameError::Malformed("not a valid PRECIS nickname"))?
             .into_owned();
-        let key = stabilize(candidate, |s| {
+        // The key is taken from the enforced form, not from the raw input: lower-casing and
+        // NFKC do not commute (U+03F9 GREEK CAPITAL LUNATE SIGMA enforces to Σ, whose lower case
+        // depends on context, while its own lower case normalises to final ς), so keys of raw
+        // inputs could differ for nicknames that are published identically. Found by fuzzing.
+        let key = stabilize(display.as_str(), |s| {
             let s = profile.prepare(s)?;
             let s = profile.additional_mapping_rule(s)?;
             let s = profile.case_mapping_rule(s)?;
@@ -74,6 +79,19 @@ mod tests {
             PreparedNickname::new("BOY").unwrap().key(),
             PreparedNickname::new("B0Y").unwrap().key()
         );
+    }
+
+    /// Fuzzing found two inputs that enforce to the same published form ("EΣoE") but had
+    /// different keys when keys were computed from the raw input.
+    #[test]
+    fn same_published_form_means_same_key() {
+        let lunate = PreparedNickname::new("E\u{03F9}oE").unwrap();
+        let sigma = PreparedNickname::new("E\u{03A3}oE").unwrap();
+        assert_eq!(lunate.display(), sigma.display());
+        assert_eq!(lunate.key(), sigma.key());
+        let crash = "\u{0663}~dEe\u{03F9}oE(\u{016A}\u{017A}E\u{017A}ECe\u{01FA}E\u{0170}d\u{047A}\u{017A}t\u{04FA}\u{017A}{\u{017A}t";
+        let p = PreparedNickname::new(crash).unwrap();
+        assert_eq!(PreparedNickname::new(p.display()).unwrap().key(), p.key());
     }
 
     #[test]
