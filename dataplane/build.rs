@@ -19,6 +19,7 @@ mod dpdk {
         "rte_eal_cleanup",
         "rte_strerror",
         "rte_socket_id",
+        "rte_thread_register",
         "rte_eth_dev_count_avail",
         "rte_eth_find_next_owned_by",
         "rte_eth_dev_get_port_by_name",

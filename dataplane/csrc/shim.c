@@ -61,9 +61,13 @@ uint64_t shim_rx_offload_checksum(void)
 
 uint64_t shim_tx_offload_mbuf_fast_free(void) { return RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE; }
 
-uint64_t shim_rx_cksum_mask(void) { return RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK; }
-
-uint64_t shim_rx_cksum_bad(void) { return RTE_MBUF_F_RX_IP_CKSUM_BAD | RTE_MBUF_F_RX_L4_CKSUM_BAD; }
+int shim_rx_cksum_good(const struct rte_mbuf *m, int ipv4)
+{
+	uint64_t f = m->ol_flags;
+	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		return 0;
+	return !ipv4 || (f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+}
 
 uint32_t shim_mq_rx_rss(void) { return RTE_ETH_MQ_RX_RSS; }
 

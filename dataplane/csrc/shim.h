@@ -36,6 +36,8 @@ struct rte_mbuf *shim_pktmbuf_next(const struct rte_mbuf *m);
 uint16_t shim_pktmbuf_tailroom(const struct rte_mbuf *m);
 int shim_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail);
 uint64_t shim_pktmbuf_ol_flags(const struct rte_mbuf *m);
+/* 1 when the NIC verified the L4 checksum (and, for IPv4, the IP checksum) as good. */
+int shim_rx_cksum_good(const struct rte_mbuf *m, int ipv4);
 unsigned shim_mempool_avail_count(const struct rte_mempool *mp);
 
 /* per-lcore state */
@@ -46,8 +48,6 @@ unsigned shim_lcore_id(void);
 uint64_t shim_rss_hf_ip_tcp(void);
 uint64_t shim_rx_offload_checksum(void);
 uint64_t shim_tx_offload_mbuf_fast_free(void);
-uint64_t shim_rx_cksum_mask(void);
-uint64_t shim_rx_cksum_bad(void);
 uint32_t shim_mq_rx_rss(void);
 uint32_t shim_mq_rx_none(void);
 

@@ -196,3 +196,13 @@ impl Drop for Mbuf {
         unsafe { sys::shim_pktmbuf_free(self.0.as_ptr()) }
     }
 }
+
+impl Mbuf {
+    /// Whether the NIC checked this frame's L4 checksum (and, for IPv4, its IP checksum) and
+    /// found it good. Only meaningful with RX checksum offload on.
+    #[inline]
+    pub fn rx_checksum_good(&self, ipv4: bool) -> bool {
+        // SAFETY: valid mbuf.
+        unsafe { sys::shim_rx_cksum_good(self.0.as_ptr(), i32::from(ipv4)) != 0 }
+    }
+}

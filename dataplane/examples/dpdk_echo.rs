@@ -1,0 +1,453 @@
+//! TCP echo/sink server and echo-checking client over a dataplane [`Backend`]: the DPDK
+//! backend (EAL + one port, e.g. `net_af_packet` on a veth) or the kernel backend, driven by the
+//! same code. The end-to-end tests (`tests/tests/dpdk_*.rs`) and the backend comparison
+//! (`dpdk_bench`) spawn it; one EAL per process, so one process per run.
+//!
+//! ```text
+//! dpdk_echo [--backend dpdk|kernel] [--mode echo|sink|client] [options]
+//!   --vdev SPEC            DPDK vdev (default net_af_packet0,iface=$IFACE)
+//!   --iface NAME           interface for the default vdev (default vd0)
+//!   --ip A.B.C.D/N         port address (DPDK)        --ip6 ADDR/N
+//!   --gw A.B.C.D           IPv4 gateway (DPDK)
+//!   --listen ADDR:PORT     (default 0.0.0.0:7000; the kernel backend needs a real address)
+//!   --connect ADDR:PORT    client mode: connect there, send, check the echo
+//!   --conns N --bytes N    client mode: connections and bytes per connection
+//!   --core N               pin to this core (DPDK -l and the worker)
+//!   --sockets-per-iface N  --max-conns N  --rx-buffer N  --tx-buffer N  --mbufs N
+//!   --idle-sleep-us N      park when idle instead of busy polling
+//!   --stats-ms N           print `STATS {json}` every N ms
+//! ```
+//! Prints `READY <addr>` once listening, `CLIENT_OK {json}` or `CLIENT_FAIL <why>` in client
+//! mode (exit status 0/1).
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use dataplane::net::{Backend, ConnId, NetEvent};
+
+/// Stop reading a connection while this much echo is waiting to be written.
+const MAX_PENDING: usize = 512 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+
+struct Opts {
+    backend: String,
+    mode: String,
+    vdev: Option<String>,
+    iface: String,
+    ip: String,
+    ip6: Option<String>,
+    gw: Option<String>,
+    listen: SocketAddr,
+    connect: Option<SocketAddr>,
+    conns: usize,
+    bytes: usize,
+    core: usize,
+    sockets_per_iface: usize,
+    max_conns: usize,
+    rx_buffer: usize,
+    tx_buffer: usize,
+    mbufs: u32,
+    idle_sleep_us: u64,
+    stats_ms: u64,
+}
+
+fn parse() -> Result<Opts, String> {
+    let mut o = Opts {
+        backend: "dpdk".into(),
+        mode: "echo".into(),
+        vdev: None,
+        iface: "vd0".into(),
+        ip: "198.18.0.2/24".into(),
+        ip6: None,
+        gw: None,
+        listen: "0.0.0.0:7000".parse().map_err(|_| "default")?,
+        connect: None,
+        conns: 10,
+        bytes: 100_000,
+        core: 0,
+        sockets_per_iface: 64,
+        max_conns: 20_000,
+        rx_buffer: 64 * 1024,
+        tx_buffer: 64 * 1024,
+        mbufs: 16383,
+        idle_sleep_us: 0,
+        stats_ms: 0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut v = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        fn num<T: std::str::FromStr>(s: String, a: &str) -> Result<T, String> {
+            s.parse().map_err(|_| format!("{a}: bad number {s:?}"))
+        }
+        match a.as_str() {
+            "--backend" => o.backend = v()?,
+            "--mode" => o.mode = v()?,
+            "--vdev" => o.vdev = Some(v()?),
+            "--iface" => o.iface = v()?,
+            "--ip" => o.ip = v()?,
+            "--ip6" => o.ip6 = Some(v()?),
+            "--gw" => o.gw = Some(v()?),
+            "--listen" => o.listen = v()?.parse().map_err(|_| "--listen: bad address")?,
+            "--connect" => {
+                o.connect = Some(v()?.parse().map_err(|_| "--connect: bad address")?);
+                o.mode = "client".into();
+            }
+            "--conns" => o.conns = num(v()?, &a)?,
+            "--bytes" => o.bytes = num(v()?, &a)?,
+            "--core" => o.core = num(v()?, &a)?,
+            "--sockets-per-iface" => o.sockets_per_iface = num(v()?, &a)?,
+            "--max-conns" => o.max_conns = num(v()?, &a)?,
+            "--rx-buffer" => o.rx_buffer = num(v()?, &a)?,
+            "--tx-buffer" => o.tx_buffer = num(v()?, &a)?,
+            "--mbufs" => o.mbufs = num(v()?, &a)?,
+            "--idle-sleep-us" => o.idle_sleep_us = num(v()?, &a)?,
+            "--stats-ms" => o.stats_ms = num(v()?, &a)?,
+            "-h" | "--help" => {
+                println!("see the doc comment of dataplane/examples/dpdk_echo.rs");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Per-connection echo state.
+#[derive(Default)]
+struct Echo {
+    out: BytesMut,
+    eof: bool,
+    /// Reading stopped early (output backlog); resume on `Writable`.
+    paused: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: u64,
+    closed: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) -> io::Result<()> {
+    let (_l, addr) = b.listen(o.listen)?;
+    println!("READY {addr}");
+    io::stdout().flush()?;
+    let sink = o.mode == "sink";
+    let mut conns: HashMap<ConnId, Echo> = HashMap::new();
+    let mut events = Vec::new();
+    let mut scratch = BytesMut::with_capacity(READ_CHUNK);
+    let mut c = Counters::default();
+    let mut last_stats = Instant::now();
+    loop {
+        events.clear();
+        b.poll(&mut events, Some(Duration::from_millis(5)))?;
+        for ev in events.drain(..) {
+            match ev {
+                NetEvent::Accepted { conn, .. } => {
+                    c.accepted += 1;
+                    conns.insert(conn, Echo::default());
+                    pump(b, conn, &mut conns, sink, &mut scratch, &mut c);
+                }
+                NetEvent::Readable(conn) | NetEvent::Writable(conn) => {
+                    pump(b, conn, &mut conns, sink, &mut scratch, &mut c);
+                }
+                NetEvent::Connected { .. } => {}
+            }
+        }
+        if o.stats_ms > 0 && last_stats.elapsed() >= Duration::from_millis(o.stats_ms) {
+            last_stats = Instant::now();
+            stats(b, &c);
+        }
+    }
+}
+
+/// Reads what is there, echoes it (or drops it in sink mode), closes after EOF once drained.
+fn pump<B: Backend>(
+    b: &mut B,
+    conn: ConnId,
+    conns: &mut HashMap<ConnId, Echo>,
+    sink: bool,
+    scratch: &mut BytesMut,
+    c: &mut Counters,
+) {
+    let Some(st) = conns.get_mut(&conn) else {
+        return;
+    };
+    let mut dead = false;
+    // Flush first: it may make room to read again.
+    loop {
+        while !st.out.is_empty() {
+            match b.send(conn, &[IoSlice::new(&st.out)]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.bytes_out += n as u64;
+                    st.out.advance(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    dead = true;
+                    break;
+                }
+            }
+        }
+        if dead || st.eof || st.out.len() >= MAX_PENDING {
+            st.paused = !dead && !st.eof && st.out.len() >= MAX_PENDING;
+            break;
+        }
+        st.paused = false;
+        let target = if sink { &mut *scratch } else { &mut st.out };
+        match b.recv(conn, target, READ_CHUNK) {
+            Ok(0) => st.eof = true,
+            Ok(n) => {
+                c.bytes_in += n as u64;
+                if sink {
+                    scratch.clear();
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => dead = true,
+        }
+    }
+    if dead || (st.eof && st.out.is_empty()) {
+        conns.remove(&conn);
+        b.close(conn);
+        c.closed += 1;
+    }
+}
+
+/// The byte at offset `i` of connection `k`'s stream: distinct per connection and position.
+fn pattern(k: usize, i: usize) -> u8 {
+    (i.wrapping_mul(31) ^ k.wrapping_mul(131) ^ (i >> 8)) as u8
+}
+
+struct ClientConn {
+    sent: usize,
+    got: usize,
+    done: bool,
+}
+
+/// Opens `conns` connections to `to`, sends `bytes` on each, checks the echo, closes.
+fn client<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
+    let to = o.connect.ok_or("no --connect")?;
+    let start = Instant::now();
+    let mut ids = HashMap::new();
+    let mut st = Vec::new();
+    for k in 0..o.conns {
+        let id = b.connect(to).map_err(|e| format!("connect {k}: {e}"))?;
+        ids.insert(id, k);
+        st.push(ClientConn {
+            sent: 0,
+            got: 0,
+            done: false,
+        });
+    }
+    let mut open = 0usize;
+    let mut finished = 0usize;
+    let mut events = Vec::new();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while finished < o.conns {
+        if Instant::now() > deadline {
+            return Err(format!("timeout: {finished}/{} done, {open} open", o.conns));
+        }
+        events.clear();
+        b.poll(&mut events, Some(Duration::from_millis(5)))
+            .map_err(|e| e.to_string())?;
+        for ev in events.drain(..) {
+            let id = match ev {
+                NetEvent::Connected { conn, ok } => {
+                    if !ok {
+                        return Err(format!("connection {conn:?} failed"));
+                    }
+                    open += 1;
+                    conn
+                }
+                NetEvent::Readable(c) | NetEvent::Writable(c) => c,
+                NetEvent::Accepted { .. } => continue,
+            };
+            let Some(&k) = ids.get(&id) else { continue };
+            let s = &mut st[k];
+            if s.done {
+                continue;
+            }
+            while s.sent < o.bytes {
+                let n = (o.bytes - s.sent).min(chunk.len());
+                for (j, byte) in chunk[..n].iter_mut().enumerate() {
+                    *byte = pattern(k, s.sent + j);
+                }
+                match b.send(id, &[IoSlice::new(&chunk[..n])]) {
+                    Ok(m) => s.sent += m,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("send {k}: {e}")),
+                }
+            }
+            loop {
+                buf.clear();
+                match b.recv(id, &mut buf, READ_CHUNK) {
+                    Ok(0) => return Err(format!("conn {k}: early EOF at {}", s.got)),
+                    Ok(n) => {
+                        for (j, &byte) in buf[..n].iter().enumerate() {
+                            if byte != pattern(k, s.got + j) {
+                                return Err(format!("conn {k}: bad byte at {}", s.got + j));
+                            }
+                        }
+                        s.got += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("recv {k}: {e}")),
+                }
+            }
+            if s.got >= o.bytes {
+                s.done = true;
+                finished += 1;
+                b.close(id);
+            }
+        }
+    }
+    // Let the FINs go out.
+    let end = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < end {
+        events.clear();
+        let _ = b.poll(&mut events, Some(Duration::from_millis(5)));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "{{\"conns\":{},\"bytes_each\":{},\"secs\":{secs:.3}}}",
+        o.conns, o.bytes
+    ))
+}
+
+fn run_client<B: Backend>(b: &mut B, o: &Opts) -> ! {
+    match client(b, o) {
+        Ok(j) => {
+            println!("CLIENT_OK {j}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            println!("CLIENT_FAIL {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn kernel(o: &Opts) -> io::Result<()> {
+    core_affinity::set_for_current(core_affinity::CoreId { id: o.core });
+    let mut b = dataplane::net::kernel::KernelBackend::new(1024)?;
+    if o.mode == "client" {
+        run_client(&mut b, o);
+    }
+    serve(&mut b, o, &mut |b, c| {
+        println!(
+            "STATS {{\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
+            b.connections(),
+            c.accepted,
+            c.closed,
+            c.bytes_in,
+            c.bytes_out
+        );
+    })
+}
+
+#[cfg(feature = "dpdk")]
+fn dpdk(o: &Opts) -> io::Result<()> {
+    use dataplane::net::dpdk::{DpdkConfig, DpdkRuntime, Ipv4Cidr, Ipv6Cidr};
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+    let vdev = o
+        .vdev
+        .clone()
+        .unwrap_or_else(|| format!("net_af_packet0,iface={}", o.iface));
+    let port = vdev.split(',').next().unwrap_or("").to_owned();
+    let mut cfg = DpdkConfig {
+        eal_args: vec![
+            "-l".into(),
+            o.core.to_string(),
+            "--no-huge".into(),
+            "-m".into(),
+            "256".into(),
+            "--no-pci".into(),
+            "--no-shconf".into(),
+            "--log-level=lib.eal:error".into(),
+            format!("--vdev={vdev}"),
+        ],
+        port,
+        cores: vec![o.core],
+        idle_sleep_us: o.idle_sleep_us,
+        mbufs_per_queue: o.mbufs,
+        ..DpdkConfig::default()
+    };
+    let (ip, prefix) = o.ip.split_once('/').ok_or_else(|| bad("--ip A.B.C.D/N"))?;
+    cfg.ipv4 = Some(Ipv4Cidr {
+        addr: ip.parse().map_err(|_| bad("--ip"))?,
+        prefix: prefix.parse().map_err(|_| bad("--ip prefix"))?,
+    });
+    if let Some(ip6) = &o.ip6 {
+        let (ip, prefix) = ip6.split_once('/').ok_or_else(|| bad("--ip6 ADDR/N"))?;
+        cfg.ipv6 = Some(Ipv6Cidr {
+            addr: ip.parse().map_err(|_| bad("--ip6"))?,
+            prefix: prefix.parse().map_err(|_| bad("--ip6 prefix"))?,
+        });
+    }
+    if let Some(gw) = &o.gw {
+        cfg.ipv4_gateway = Some(gw.parse().map_err(|_| bad("--gw"))?);
+    }
+    cfg.tcp.sockets_per_interface = o.sockets_per_iface;
+    cfg.tcp.max_connections = o.max_conns;
+    cfg.tcp.rx_buffer = o.rx_buffer;
+    cfg.tcp.tx_buffer = o.tx_buffer;
+    let mut rt = DpdkRuntime::start(&cfg)?;
+    eprintln!("dpdk port: {:?}", rt.port());
+    let mut b = rt.backend(0)?;
+    if o.mode == "client" {
+        run_client(&mut b, o);
+    }
+    serve(&mut b, o, &mut |b, c| {
+        let s = b.stats();
+        println!(
+            "STATS {{\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{},\
+             \"rx\":{},\"tx\":{},\"tx_dropped\":{},\"shards\":{},\"egress_polls\":{},\
+             \"tx_copied\":{},\"rx_copied\":{},\"syn_dropped\":{}}}",
+            b.connections(),
+            c.accepted,
+            c.closed,
+            c.bytes_in,
+            c.bytes_out,
+            s.queue.rx,
+            s.queue.tx,
+            s.queue.tx_dropped,
+            s.shards,
+            s.egress_polls,
+            s.tx_copied,
+            s.rx_copied,
+            s.syn_dropped
+        );
+    })
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn dpdk(_o: &Opts) -> io::Result<()> {
+    Err(io::Error::other("built without the `dpdk` feature"))
+}
+
+fn main() {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("dpdk_echo: {e}");
+            std::process::exit(2);
+        }
+    };
+    let r = match o.backend.as_str() {
+        "kernel" => kernel(&o),
+        "dpdk" => dpdk(&o),
+        other => Err(io::Error::other(format!("unknown backend {other}"))),
+    };
+    if let Err(e) = r {
+        eprintln!("dpdk_echo: {e}");
+        std::process::exit(1);
+    }
+}
