@@ -16,6 +16,7 @@
 //!   --sockets-per-iface N  --max-conns N  --rx-buffer N  --tx-buffer N  --mbufs N
 //!   --idle-sleep-us N      park when idle instead of busy polling
 //!   --stats-ms N           print `STATS {json}` every N ms
+//!   --close-after N        the server closes a connection once it has echoed N bytes
 //! ```
 //! Prints `READY <addr>` once listening, `CLIENT_OK {json}` or `CLIENT_FAIL <why>` in client
 //! mode (exit status 0/1).
@@ -52,6 +53,7 @@ struct Opts {
     mbufs: u32,
     idle_sleep_us: u64,
     stats_ms: u64,
+    close_after: Option<u64>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -75,6 +77,7 @@ fn parse() -> Result<Opts, String> {
         mbufs: 16383,
         idle_sleep_us: 0,
         stats_ms: 0,
+        close_after: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -105,6 +108,7 @@ fn parse() -> Result<Opts, String> {
             "--mbufs" => o.mbufs = num(v()?, &a)?,
             "--idle-sleep-us" => o.idle_sleep_us = num(v()?, &a)?,
             "--stats-ms" => o.stats_ms = num(v()?, &a)?,
+            "--close-after" => o.close_after = Some(num(v()?, &a)?),
             "-h" | "--help" => {
                 println!("see the doc comment of dataplane/examples/dpdk_echo.rs");
                 std::process::exit(0);
@@ -122,6 +126,7 @@ struct Echo {
     eof: bool,
     /// Reading stopped early (output backlog); resume on `Writable`.
     paused: bool,
+    echoed: u64,
 }
 
 #[derive(Default)]
@@ -150,10 +155,26 @@ fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) 
                 NetEvent::Accepted { conn, .. } => {
                     c.accepted += 1;
                     conns.insert(conn, Echo::default());
-                    pump(b, conn, &mut conns, sink, &mut scratch, &mut c);
+                    pump(
+                        b,
+                        conn,
+                        &mut conns,
+                        sink,
+                        o.close_after,
+                        &mut scratch,
+                        &mut c,
+                    );
                 }
                 NetEvent::Readable(conn) | NetEvent::Writable(conn) => {
-                    pump(b, conn, &mut conns, sink, &mut scratch, &mut c);
+                    pump(
+                        b,
+                        conn,
+                        &mut conns,
+                        sink,
+                        o.close_after,
+                        &mut scratch,
+                        &mut c,
+                    );
                 }
                 NetEvent::Connected { .. } => {}
             }
@@ -171,6 +192,7 @@ fn pump<B: Backend>(
     conn: ConnId,
     conns: &mut HashMap<ConnId, Echo>,
     sink: bool,
+    close_after: Option<u64>,
     scratch: &mut BytesMut,
     c: &mut Counters,
 ) {
@@ -185,6 +207,7 @@ fn pump<B: Backend>(
                 Ok(0) => break,
                 Ok(n) => {
                     c.bytes_out += n as u64;
+                    st.echoed += n as u64;
                     st.out.advance(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -212,7 +235,8 @@ fn pump<B: Backend>(
             Err(_) => dead = true,
         }
     }
-    if dead || (st.eof && st.out.is_empty()) {
+    let quota_done = matches!(close_after, Some(n) if st.echoed >= n && st.out.is_empty());
+    if dead || quota_done || (st.eof && st.out.is_empty()) {
         conns.remove(&conn);
         b.close(conn);
         c.closed += 1;
