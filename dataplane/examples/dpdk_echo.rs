@@ -17,6 +17,11 @@
 //!   --idle-sleep-us N      park when idle instead of busy polling
 //!   --stats-ms N           print `STATS {json}` every N ms
 //!   --close-after N        the server closes a connection once it has echoed N bytes
+//!   --fanout K             server: write every received chunk back K times (one message in,
+//!                          K out: a fan-out stand-in); load client: expect K bytes per byte
+//!   --mode load|load-sink  load generator (after --mode, with --connect): --conns
+//!                          connections writing --msg-byte messages (one send each), --window
+//!                          of them in flight per connection (echo), for --secs seconds
 //! ```
 //! Prints `READY <addr>` once listening, `CLIENT_OK {json}` or `CLIENT_FAIL <why>` in client
 //! mode (exit status 0/1).
@@ -54,6 +59,10 @@ struct Opts {
     idle_sleep_us: u64,
     stats_ms: u64,
     close_after: Option<u64>,
+    window: usize,
+    msg: usize,
+    secs: f64,
+    fanout: usize,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -70,7 +79,7 @@ fn parse() -> Result<Opts, String> {
         conns: 10,
         bytes: 100_000,
         core: 0,
-        sockets_per_iface: 64,
+        sockets_per_iface: 16,
         max_conns: 20_000,
         rx_buffer: 64 * 1024,
         tx_buffer: 64 * 1024,
@@ -78,6 +87,10 @@ fn parse() -> Result<Opts, String> {
         idle_sleep_us: 0,
         stats_ms: 0,
         close_after: None,
+        window: 16,
+        msg: 100,
+        secs: 5.0,
+        fanout: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -96,7 +109,9 @@ fn parse() -> Result<Opts, String> {
             "--listen" => o.listen = v()?.parse().map_err(|_| "--listen: bad address")?,
             "--connect" => {
                 o.connect = Some(v()?.parse().map_err(|_| "--connect: bad address")?);
-                o.mode = "client".into();
+                if o.mode != "load" && o.mode != "load-sink" {
+                    o.mode = "client".into();
+                }
             }
             "--conns" => o.conns = num(v()?, &a)?,
             "--bytes" => o.bytes = num(v()?, &a)?,
@@ -109,6 +124,10 @@ fn parse() -> Result<Opts, String> {
             "--idle-sleep-us" => o.idle_sleep_us = num(v()?, &a)?,
             "--stats-ms" => o.stats_ms = num(v()?, &a)?,
             "--close-after" => o.close_after = Some(num(v()?, &a)?),
+            "--window" => o.window = num(v()?, &a)?,
+            "--msg" => o.msg = num(v()?, &a)?,
+            "--secs" => o.secs = num(v()?, &a)?,
+            "--fanout" => o.fanout = num::<usize>(v()?, &a)?.clamp(1, 1000),
             "-h" | "--help" => {
                 println!("see the doc comment of dataplane/examples/dpdk_echo.rs");
                 std::process::exit(0);
@@ -117,6 +136,14 @@ fn parse() -> Result<Opts, String> {
         }
     }
     Ok(o)
+}
+
+/// What the server does with what it reads.
+#[derive(Clone, Copy)]
+struct Policy {
+    sink: bool,
+    fanout: usize,
+    close_after: Option<u64>,
 }
 
 /// Per-connection echo state.
@@ -129,8 +156,8 @@ struct Echo {
     echoed: u64,
 }
 
-#[derive(Default)]
 struct Counters {
+    t0: Instant,
     accepted: u64,
     closed: u64,
     bytes_in: u64,
@@ -141,11 +168,21 @@ fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) 
     let (_l, addr) = b.listen(o.listen)?;
     println!("READY {addr}");
     io::stdout().flush()?;
-    let sink = o.mode == "sink";
+    let policy = Policy {
+        sink: o.mode == "sink",
+        fanout: o.fanout,
+        close_after: o.close_after,
+    };
     let mut conns: HashMap<ConnId, Echo> = HashMap::new();
     let mut events = Vec::new();
     let mut scratch = BytesMut::with_capacity(READ_CHUNK);
-    let mut c = Counters::default();
+    let mut c = Counters {
+        t0: Instant::now(),
+        accepted: 0,
+        closed: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+    };
     let mut last_stats = Instant::now();
     loop {
         events.clear();
@@ -155,26 +192,10 @@ fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) 
                 NetEvent::Accepted { conn, .. } => {
                     c.accepted += 1;
                     conns.insert(conn, Echo::default());
-                    pump(
-                        b,
-                        conn,
-                        &mut conns,
-                        sink,
-                        o.close_after,
-                        &mut scratch,
-                        &mut c,
-                    );
+                    pump(b, conn, &mut conns, &policy, &mut scratch, &mut c);
                 }
                 NetEvent::Readable(conn) | NetEvent::Writable(conn) => {
-                    pump(
-                        b,
-                        conn,
-                        &mut conns,
-                        sink,
-                        o.close_after,
-                        &mut scratch,
-                        &mut c,
-                    );
+                    pump(b, conn, &mut conns, &policy, &mut scratch, &mut c);
                 }
                 NetEvent::Connected { .. } => {}
             }
@@ -191,14 +212,18 @@ fn pump<B: Backend>(
     b: &mut B,
     conn: ConnId,
     conns: &mut HashMap<ConnId, Echo>,
-    sink: bool,
-    close_after: Option<u64>,
+    policy: &Policy,
     scratch: &mut BytesMut,
     c: &mut Counters,
 ) {
     let Some(st) = conns.get_mut(&conn) else {
         return;
     };
+    let Policy {
+        sink,
+        fanout,
+        close_after,
+    } = *policy;
     let mut dead = false;
     // Flush first: it may make room to read again.
     loop {
@@ -222,14 +247,18 @@ fn pump<B: Backend>(
             break;
         }
         st.paused = false;
-        let target = if sink { &mut *scratch } else { &mut st.out };
+        let direct = !sink && fanout == 1;
+        let target = if direct { &mut st.out } else { &mut *scratch };
         match b.recv(conn, target, READ_CHUNK) {
             Ok(0) => st.eof = true,
             Ok(n) => {
                 c.bytes_in += n as u64;
-                if sink {
-                    scratch.clear();
+                if !sink && !direct {
+                    for _ in 0..fanout {
+                        st.out.extend_from_slice(scratch);
+                    }
                 }
+                scratch.clear();
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(_) => dead = true,
@@ -346,7 +375,135 @@ fn client<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
     ))
 }
 
+struct LoadConn {
+    in_flight: usize,
+    /// Received bytes not yet credited to the window (fan-out: K bytes per byte sent).
+    partial: usize,
+    open: bool,
+}
+
+/// Load generator: `conns` connections, `msg`-byte messages written one `send` each; with echo,
+/// `window` messages in flight per connection. Counts what comes back (echo) or what was sent
+/// (sink) over `secs` seconds once every connection is up.
+fn load<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
+    let to = o.connect.ok_or("no --connect")?;
+    let sink = o.mode == "load-sink";
+    let msg = vec![b'm'; o.msg.max(1)];
+    let mut ids = HashMap::new();
+    let mut st = Vec::new();
+    for k in 0..o.conns {
+        ids.insert(b.connect(to).map_err(|e| format!("connect {k}: {e}"))?, k);
+        st.push(LoadConn {
+            in_flight: 0,
+            partial: 0,
+            open: false,
+        });
+    }
+    let mut events = Vec::new();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut up = 0;
+    let setup_deadline = Instant::now() + Duration::from_secs(60);
+    let mut ready: Vec<ConnId> = Vec::new();
+    while up < o.conns {
+        if Instant::now() > setup_deadline {
+            return Err(format!("only {up}/{} connected", o.conns));
+        }
+        events.clear();
+        b.poll(&mut events, Some(Duration::from_millis(5)))
+            .map_err(|e| e.to_string())?;
+        for ev in &events {
+            if let NetEvent::Connected { conn, ok } = *ev {
+                if !ok {
+                    return Err("connect failed".into());
+                }
+                if let Some(&k) = ids.get(&conn) {
+                    st[k].open = true;
+                    up += 1;
+                    ready.push(conn);
+                }
+            }
+        }
+    }
+    let window = o.window.max(1) * msg.len();
+    let (mut sent, mut got) = (0u64, 0u64);
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(o.secs);
+    let fill = |b: &mut B, id: ConnId, c: &mut LoadConn, sent: &mut u64| loop {
+        if !sink && c.in_flight + msg.len() > window {
+            break;
+        }
+        match b.send(id, &[IoSlice::new(&msg)]) {
+            Ok(n) => {
+                c.in_flight += n;
+                *sent += n as u64;
+                if n < msg.len() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    };
+    for id in ready {
+        if let Some(&k) = ids.get(&id) {
+            fill(b, id, &mut st[k], &mut sent);
+        }
+    }
+    while Instant::now() < end {
+        events.clear();
+        b.poll(&mut events, Some(Duration::from_millis(1)))
+            .map_err(|e| e.to_string())?;
+        for ev in events.drain(..) {
+            let (NetEvent::Readable(id) | NetEvent::Writable(id)) = ev else {
+                continue;
+            };
+            let Some(&k) = ids.get(&id) else { continue };
+            let c = &mut st[k];
+            loop {
+                buf.clear();
+                match b.recv(id, &mut buf, READ_CHUNK) {
+                    Ok(0) => return Err(format!("conn {k} closed by the server")),
+                    Ok(n) => {
+                        got += n as u64;
+                        c.partial += n;
+                        let credit = c.partial / o.fanout;
+                        c.partial -= credit * o.fanout;
+                        c.in_flight = c.in_flight.saturating_sub(credit);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("recv: {e}")),
+                }
+            }
+            fill(b, id, c, &mut sent);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let counted = if sink { sent } else { got };
+    Ok(format!(
+        "{{\"mode\":\"{}\",\"conns\":{},\"msg\":{},\"window\":{},\"secs\":{secs:.3},\
+         \"bytes\":{counted},\"msgs\":{},\"msgs_per_s\":{:.0},\"bytes_per_s\":{:.0}}}",
+        o.mode,
+        o.conns,
+        msg.len(),
+        o.window,
+        counted / msg.len() as u64,
+        counted as f64 / msg.len() as f64 / secs,
+        counted as f64 / secs
+    ))
+}
+
 fn run_client<B: Backend>(b: &mut B, o: &Opts) -> ! {
+    if o.mode == "load" || o.mode == "load-sink" {
+        match load(b, o) {
+            Ok(j) => {
+                println!("LOAD {j}");
+                std::process::exit(0)
+            }
+            Err(e) => {
+                println!("LOAD_FAIL {e}");
+                std::process::exit(1)
+            }
+        }
+    }
     match client(b, o) {
         Ok(j) => {
             println!("CLIENT_OK {j}");
@@ -362,12 +519,13 @@ fn run_client<B: Backend>(b: &mut B, o: &Opts) -> ! {
 fn kernel(o: &Opts) -> io::Result<()> {
     core_affinity::set_for_current(core_affinity::CoreId { id: o.core });
     let mut b = dataplane::net::kernel::KernelBackend::new(1024)?;
-    if o.mode == "client" {
+    if o.mode.starts_with("client") || o.mode.starts_with("load") {
         run_client(&mut b, o);
     }
     serve(&mut b, o, &mut |b, c| {
         println!(
-            "STATS {{\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
+            "STATS {{\"t_ms\":{},\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
+            c.t0.elapsed().as_millis(),
             b.connections(),
             c.accepted,
             c.closed,
@@ -426,15 +584,16 @@ fn dpdk(o: &Opts) -> io::Result<()> {
     let mut rt = DpdkRuntime::start(&cfg)?;
     eprintln!("dpdk port: {:?}", rt.port());
     let mut b = rt.backend(0)?;
-    if o.mode == "client" {
+    if o.mode.starts_with("client") || o.mode.starts_with("load") {
         run_client(&mut b, o);
     }
     serve(&mut b, o, &mut |b, c| {
         let s = b.stats();
         println!(
-            "STATS {{\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{},\
+            "STATS {{\"t_ms\":{},\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{},\
              \"rx\":{},\"tx\":{},\"tx_dropped\":{},\"shards\":{},\"egress_polls\":{},\
              \"tx_copied\":{},\"rx_copied\":{},\"syn_dropped\":{}}}",
+            c.t0.elapsed().as_millis(),
             b.connections(),
             c.accepted,
             c.closed,

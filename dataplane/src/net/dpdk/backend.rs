@@ -20,7 +20,8 @@
 //! on one of their sockets, or a due timer (`poll_at`). Readiness events come from the state
 //! of the sockets a pass touched.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,8 +34,8 @@ use smoltcp::phy::DeviceCapabilities;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration as SmolDuration, Instant as SmolInstant};
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint,
-    Ipv4Address, Ipv6Address,
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
+    Ipv6Address,
 };
 
 use super::bus::CoreBus;
@@ -188,6 +189,8 @@ pub struct DpdkBackend {
     handshakes: Vec<(u32, u32)>,
     touched: Vec<u32>,
     dirty: Vec<u16>,
+    /// Shard deadlines (`poll_at`), earliest first.
+    timers: BinaryHeap<Reverse<(SmolInstant, u16)>>,
     next_ephemeral: u16,
 
     rx_frames: Vec<Mbuf>,
@@ -232,9 +235,7 @@ fn ingress(
         caps,
         scratch,
     };
-    let _ = sh
-        .iface
-        .poll_ingress_single(now, &mut dev, &mut sh.sockets);
+    let _ = sh.iface.poll_ingress_single(now, &mut dev, &mut sh.sockets);
 }
 
 impl DpdkBackend {
@@ -312,6 +313,7 @@ impl DpdkBackend {
             handshakes: Vec::new(),
             touched: Vec::new(),
             dirty: Vec::new(),
+            timers: BinaryHeap::new(),
             next_ephemeral: cfg.tcp.ephemeral_first,
             rx_frames: Vec::with_capacity(usize::from(cfg.burst)),
             scratch: Vec::new(),
@@ -476,7 +478,13 @@ impl DpdkBackend {
         now + SmolDuration::from_millis(ms)
     }
 
-    fn insert_conn(&mut self, shard: usize, handle: SocketHandle, key: FlowKey, phase: Phase) -> u32 {
+    fn insert_conn(
+        &mut self,
+        shard: usize,
+        handle: SocketHandle,
+        key: FlowKey,
+        phase: Phase,
+    ) -> u32 {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -776,7 +784,14 @@ impl DpdkBackend {
                     break;
                 }
             }
-            sh.next_poll = sh.iface.poll_at(now, &sh.sockets);
+            // Only an earlier deadline needs a heap entry: a pending earlier one fires, finds
+            // nothing (or something) to do, and the deadline is recomputed then.
+            if let Some(t) = sh.iface.poll_at(now, &sh.sockets) {
+                if sh.next_poll.is_none_or(|cur| t < cur) {
+                    sh.next_poll = Some(t);
+                    self.timers.push(Reverse((t, s as u16)));
+                }
+            }
             if sh.timers_fired {
                 sh.timers_fired = false;
                 for k in 0..sh.members.len() {
@@ -793,12 +808,18 @@ impl DpdkBackend {
         self.dirty.clear();
     }
 
+    /// Marks the shards whose `poll_at` deadline has come. The heap holds stale entries for
+    /// shards whose deadline moved; they are recognised by comparing with `next_poll`.
     fn fire_timers(&mut self, now: SmolInstant) {
-        for s in 0..self.shards.len() {
-            let sh = &mut self.shards[s];
-            if sh.next_poll.is_some_and(|t| t <= now) {
-                sh.next_poll = None;
-                sh.timers_fired = true;
+        while let Some(&Reverse((t, s))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let s = usize::from(s);
+            if self.shards[s].next_poll == Some(t) {
+                self.shards[s].next_poll = None;
+                self.shards[s].timers_fired = true;
                 self.mark_dirty(s);
             }
         }
@@ -850,7 +871,10 @@ impl DpdkBackend {
             Phase::Connecting => match state {
                 State::SynSent => return Verdict::Keep,
                 State::Closed | State::TimeWait => {
-                    out.push(NetEvent::Connected { conn: id, ok: false });
+                    out.push(NetEvent::Connected {
+                        conn: id,
+                        ok: false,
+                    });
                     return Verdict::Discard;
                 }
                 _ => {
@@ -1036,9 +1060,11 @@ impl Backend for DpdkBackend {
                 })
                 .ok_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no free port"))?
         };
-        let clash = self.listeners.iter().flatten().any(|l| {
-            l.port == port && (l.addr.is_none() || ip.is_none() || l.addr == ip)
-        });
+        let clash = self
+            .listeners
+            .iter()
+            .flatten()
+            .any(|l| l.port == port && (l.addr.is_none() || ip.is_none() || l.addr == ip));
         if clash {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, "port in use"));
         }
@@ -1245,7 +1271,10 @@ impl Backend for DpdkBackend {
         self.io.flush();
         let before = out.len();
         self.report(out);
-        if now >= self.last_maintenance + SmolDuration::from_millis(MAINTENANCE_EVERY.as_millis() as u64) {
+        if now
+            >= self.last_maintenance
+                + SmolDuration::from_millis(MAINTENANCE_EVERY.as_millis() as u64)
+        {
             self.last_maintenance = now;
             self.maintenance(now, out);
         }

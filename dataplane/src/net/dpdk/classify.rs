@@ -115,8 +115,7 @@ fn ipv6(ip: &[u8]) -> Class {
 }
 
 fn tcp(seg: &[u8], local: IpAddr, remote: IpAddr) -> Class {
-    let (Some(rport), Some(lport), Some(&flags)) = (be16(seg, 0), be16(seg, 2), seg.get(13))
-    else {
+    let (Some(rport), Some(lport), Some(&flags)) = (be16(seg, 0), be16(seg, 2), seg.get(13)) else {
         return Class::Drop;
     };
     Class::Tcp {

@@ -141,7 +141,7 @@ impl Default for TcpConfig {
         TcpConfig {
             rx_buffer: 64 * 1024,
             tx_buffer: 64 * 1024,
-            sockets_per_interface: 64,
+            sockets_per_interface: 16,
             max_connections: 20_000,
             listen_backlog: 4,
             ack_delay_ms: 10,

@@ -34,9 +34,8 @@ impl Mempool {
     ) -> Result<Self, DpdkError> {
         let cname = CString::new(name).map_err(|_| DpdkError::BadArgument(name.into()))?;
         // SAFETY: the name is a valid C string; DPDK copies it.
-        let raw = unsafe {
-            sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket)
-        };
+        let raw =
+            unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket) };
         match NonNull::new(raw) {
             Some(raw) => Ok(Mempool {
                 raw,

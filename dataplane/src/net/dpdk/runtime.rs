@@ -70,6 +70,8 @@ impl DpdkRuntime {
 
     /// All backends, in core order.
     pub fn backends(&mut self) -> Result<Vec<DpdkBackend>, DpdkError> {
-        (0..self.taken.len() as u16).map(|q| self.backend(q)).collect()
+        (0..self.taken.len() as u16)
+            .map(|q| self.backend(q))
+            .collect()
     }
 }
