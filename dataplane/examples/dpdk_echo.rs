@@ -184,20 +184,31 @@ fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) 
         bytes_out: 0,
     };
     let mut last_stats = Instant::now();
+    // Connections whose pump stopped for its budget: no edge will come, so they are pumped again.
+    let mut again: Vec<ConnId> = Vec::new();
+    let mut retry: Vec<ConnId> = Vec::new();
     loop {
         events.clear();
-        b.poll(&mut events, Some(Duration::from_millis(5)))?;
+        let wait = if again.is_empty() { 5 } else { 0 };
+        b.poll(&mut events, Some(Duration::from_millis(wait)))?;
+        std::mem::swap(&mut again, &mut retry);
         for ev in events.drain(..) {
-            match ev {
+            let conn = match ev {
                 NetEvent::Accepted { conn, .. } => {
                     c.accepted += 1;
                     conns.insert(conn, Echo::default());
-                    pump(b, conn, &mut conns, &policy, &mut scratch, &mut c);
+                    conn
                 }
-                NetEvent::Readable(conn) | NetEvent::Writable(conn) => {
-                    pump(b, conn, &mut conns, &policy, &mut scratch, &mut c);
-                }
-                NetEvent::Connected { .. } => {}
+                NetEvent::Readable(conn) | NetEvent::Writable(conn) => conn,
+                NetEvent::Connected { .. } => continue,
+            };
+            if !retry.contains(&conn) {
+                retry.push(conn);
+            }
+        }
+        for conn in retry.drain(..) {
+            if pump(b, conn, &mut conns, &policy, &mut scratch, &mut c) {
+                again.push(conn);
             }
         }
         if o.stats_ms > 0 && last_stats.elapsed() >= Duration::from_millis(o.stats_ms) {
@@ -208,6 +219,7 @@ fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) 
 }
 
 /// Reads what is there, echoes it (or drops it in sink mode), closes after EOF once drained.
+/// Returns true when it stopped for its budget with more possibly waiting.
 fn pump<B: Backend>(
     b: &mut B,
     conn: ConnId,
@@ -215,10 +227,13 @@ fn pump<B: Backend>(
     policy: &Policy,
     scratch: &mut BytesMut,
     c: &mut Counters,
-) {
+) -> bool {
+    const READ_BUDGET: usize = 16;
     let Some(st) = conns.get_mut(&conn) else {
-        return;
+        return false;
     };
+    let mut reads = 0;
+    let mut more = false;
     let Policy {
         sink,
         fanout,
@@ -247,6 +262,11 @@ fn pump<B: Backend>(
             break;
         }
         st.paused = false;
+        if reads == READ_BUDGET {
+            more = true;
+            break;
+        }
+        reads += 1;
         let direct = !sink && fanout == 1;
         let target = if direct { &mut st.out } else { &mut *scratch };
         match b.recv(conn, target, READ_CHUNK) {
@@ -269,7 +289,9 @@ fn pump<B: Backend>(
         conns.remove(&conn);
         b.close(conn);
         c.closed += 1;
+        return false;
     }
+    more
 }
 
 /// The byte at offset `i` of connection `k`'s stream: distinct per connection and position.
@@ -428,30 +450,52 @@ fn load<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
     let (mut sent, mut got) = (0u64, 0u64);
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(o.secs);
-    let fill = |b: &mut B, id: ConnId, c: &mut LoadConn, sent: &mut u64| loop {
-        if !sink && c.in_flight + msg.len() > window {
-            break;
-        }
-        match b.send(id, &[IoSlice::new(&msg)]) {
-            Ok(n) => {
-                c.in_flight += n;
-                *sent += n as u64;
-                if n < msg.len() {
-                    break;
-                }
+    // Sends until the window is full or the backend pushes back, at most `SEND_BUDGET`
+    // messages; true when it stopped for the budget (no edge will come: retry next round).
+    const SEND_BUDGET: usize = 64;
+    let fill = |b: &mut B, id: ConnId, c: &mut LoadConn, sent: &mut u64| -> bool {
+        for _ in 0..SEND_BUDGET {
+            if !sink && c.in_flight + msg.len() > window {
+                return false;
             }
-            Err(_) => break,
+            match b.send(id, &[IoSlice::new(&msg)]) {
+                Ok(n) => {
+                    c.in_flight += n;
+                    *sent += n as u64;
+                    if n < msg.len() {
+                        return false;
+                    }
+                }
+                Err(_) => return false,
+            }
         }
+        true
     };
+    let mut again: Vec<ConnId> = Vec::new();
     for id in ready {
         if let Some(&k) = ids.get(&id) {
-            fill(b, id, &mut st[k], &mut sent);
+            if fill(b, id, &mut st[k], &mut sent) {
+                again.push(id);
+            }
         }
     }
+    let mut retry: Vec<ConnId> = Vec::new();
     while Instant::now() < end {
         events.clear();
-        b.poll(&mut events, Some(Duration::from_millis(1)))
-            .map_err(|e| e.to_string())?;
+        let wait = if again.is_empty() {
+            Duration::from_millis(1)
+        } else {
+            Duration::ZERO
+        };
+        b.poll(&mut events, Some(wait)).map_err(|e| e.to_string())?;
+        std::mem::swap(&mut again, &mut retry);
+        for id in retry.drain(..) {
+            if let Some(&k) = ids.get(&id) {
+                if fill(b, id, &mut st[k], &mut sent) {
+                    again.push(id);
+                }
+            }
+        }
         for ev in events.drain(..) {
             let (NetEvent::Readable(id) | NetEvent::Writable(id)) = ev else {
                 continue;
@@ -473,7 +517,9 @@ fn load<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
                     Err(e) => return Err(format!("recv: {e}")),
                 }
             }
-            fill(b, id, c, &mut sent);
+            if fill(b, id, c, &mut sent) && !again.contains(&id) {
+                again.push(id);
+            }
         }
     }
     let secs = start.elapsed().as_secs_f64();

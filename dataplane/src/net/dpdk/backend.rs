@@ -1293,3 +1293,9 @@ impl Backend for DpdkBackend {
         self.waker.clone()
     }
 }
+
+/// Workers receive their backend from the thread that built the runtime.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<DpdkBackend>();
+};
