@@ -36,6 +36,7 @@ mod dpdk {
         "rte_eth_macaddr_get",
         "rte_eth_dev_get_mtu",
         "rte_eth_promiscuous_enable",
+        "rte_eth_allmulticast_enable",
         "rte_eth_stats_get",
         "rte_eth_link_get_nowait",
         "rte_pktmbuf_pool_create",
@@ -76,7 +77,10 @@ mod dpdk {
         let cflags: Vec<String> = split_flags(&cflags);
 
         let mut cc = cc::Build::new();
-        cc.file("csrc/shim.c").include("csrc").opt_level(3).warnings(true);
+        cc.file("csrc/shim.c")
+            .include("csrc")
+            .opt_level(3)
+            .warnings(true);
         for f in &cflags {
             cc.flag(f);
         }
@@ -88,7 +92,11 @@ mod dpdk {
         let mut b = bindgen::Builder::default()
             .header("csrc/shim.h")
             .clang_args(&cflags)
-            .clang_args(lib.include_paths.iter().map(|p| format!("-I{}", p.display())))
+            .clang_args(
+                lib.include_paths
+                    .iter()
+                    .map(|p| format!("-I{}", p.display())),
+            )
             .clang_arg("-Icsrc")
             .allowlist_recursively(true)
             // The mbuf and mempool internals are touched only through the shim.
@@ -108,7 +116,9 @@ mod dpdk {
         }
         let bindings = b.generate().expect("bindgen failed on csrc/shim.h");
         let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("dpdk_bindings.rs");
-        bindings.write_to_file(&out).expect("writing the DPDK bindings");
+        bindings
+            .write_to_file(&out)
+            .expect("writing the DPDK bindings");
 
         println!("cargo:rerun-if-changed=csrc/shim.c");
         println!("cargo:rerun-if-changed=csrc/shim.h");

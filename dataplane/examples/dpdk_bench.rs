@@ -192,6 +192,8 @@ struct Row {
     mbit_per_s: f64,
     server_cpu: f64,
     us_per_msg: f64,
+    client_cpu: f64,
+    total_us_per_msg: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -204,7 +206,12 @@ fn run_one(
     sockets_per_iface: usize,
 ) -> Result<Row, String> {
     topo.kernel_addr(case.vdev.is_none());
-    let mut args: Vec<String> = vec!["--core".into(), "1".into(), "--stats-ms".into(), "200".into()];
+    let mut args: Vec<String> = vec![
+        "--core".into(),
+        "1".into(),
+        "--stats-ms".into(),
+        "200".into(),
+    ];
     match case.vdev {
         None => {
             args.extend(["--backend", "kernel", "--listen"].map(String::from));
@@ -231,30 +238,53 @@ fn run_one(
     let pid = server.child.id();
     let mode = if sc.sink { "load-sink" } else { "load" };
     let t_start = Instant::now();
-    // Server CPU inside the steady state: from 1 s after the start (connections are up) to
-    // 0.3 s before the generator stops.
-    let window = (secs - 1.3).max(0.5);
-    let sampler = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1000));
-        let a = cpu_secs(pid);
-        std::thread::sleep(Duration::from_secs_f64(window));
-        (a, cpu_secs(pid))
-    });
-    // `timeout`: a stuck generator must not stall the whole comparison.
-    let out = Command::new("timeout")
-        .arg(format!("{}", secs as u64 + 60))
-        .args(["ip", "netns", "exec", &topo.cli])
+    let client = Command::new("ip")
+        .args(["netns", "exec", &topo.cli])
         .arg(bin)
-        .args(["--backend", "kernel", "--core", "0", "--mode", mode, "--connect"])
+        .args([
+            "--backend",
+            "kernel",
+            "--core",
+            "0",
+            "--mode",
+            mode,
+            "--connect",
+        ])
         .arg(format!("{SRV}:7000"))
         .args(["--conns", &sc.conns.to_string()])
         .args(["--window", &sc.window.to_string()])
         .args(["--fanout", &sc.fanout.to_string()])
         .args(["--secs", &secs.to_string()])
-        .output()
+        .stdout(Stdio::piped())
+        .spawn()
         .map_err(|e| e.to_string())?;
+    let cpid = client.id();
+    // CPU of both processes inside the steady state: from 1 s after the start (connections
+    // are up) to 0.3 s before the generator stops. On a veth much of the kernel's TCP work runs
+    // in softirq charged to whichever process sent the packet, so the sum is the fair figure.
+    let window = (secs - 1.3).max(0.5);
+    let sampler = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let a = (cpu_secs(pid), cpu_secs(cpid));
+        std::thread::sleep(Duration::from_secs_f64(window));
+        (a, (cpu_secs(pid), cpu_secs(cpid)))
+    });
+    let deadline = Instant::now() + Duration::from_secs_f64(secs + 60.0);
+    let mut client = client;
+    loop {
+        if client.try_wait().map_err(|e| e.to_string())?.is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = client.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = client.wait_with_output().map_err(|e| e.to_string())?;
     let t_end = Instant::now();
-    let (c0, c1) = sampler.join().unwrap_or((0.0, 0.0));
+    let ((s0, k0), (s1, k1)) = sampler.join().unwrap_or(((0.0, 0.0), (0.0, 0.0)));
+    let (c0, c1) = (s0, s1);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let load = stdout
         .lines()
@@ -279,6 +309,7 @@ fn run_one(
         }
     }
     let server_cpu = (c1 - c0) / window;
+    let client_cpu = (k1 - k0) / window;
     drop(server);
     let msgs_total = msgs_per_s * window;
     let row = Row {
@@ -292,17 +323,26 @@ fn run_one(
         } else {
             0.0
         },
+        total_us_per_msg: if msgs_total > 0.0 {
+            (c1 - c0 + k1 - k0) / msgs_total * 1e6
+        } else {
+            0.0
+        },
+        client_cpu,
     };
     println!(
         "{{\"case\":\"{}\",\"scenario\":\"{}\",\"sockets_per_iface\":{},\"msgs_per_s\":{:.0},\
-         \"mbit_per_s\":{:.1},\"server_cpu\":{:.2},\"server_us_per_msg\":{:.2}}}",
+         \"mbit_per_s\":{:.1},\"server_cpu\":{:.2},\"server_us_per_msg\":{:.2},\
+         \"client_cpu\":{:.2},\"total_us_per_msg\":{:.2}}}",
         row.case,
         row.scenario,
         sockets_per_iface,
         row.msgs_per_s,
         row.mbit_per_s,
         row.server_cpu,
-        row.us_per_msg
+        row.us_per_msg,
+        row.client_cpu,
+        row.total_us_per_msg
     );
     Ok(row)
 }
@@ -371,12 +411,19 @@ mod stack {
         set: SocketSet<'static>,
     }
 
-    fn side(mac: u8, ip: [u8; 4], now: Instant, q: &mut (VecDeque<Vec<u8>>, VecDeque<Vec<u8>>)) -> Side {
+    fn side(
+        mac: u8,
+        ip: [u8; 4],
+        now: Instant,
+        q: &mut (VecDeque<Vec<u8>>, VecDeque<Vec<u8>>),
+    ) -> Side {
         let mut dev = Mem {
             rx: &mut q.0,
             tx: &mut q.1,
         };
-        let cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress([2, 0, 0, 0, 0, mac])));
+        let cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress([
+            2, 0, 0, 0, 0, mac,
+        ])));
         let mut iface = Interface::new(cfg, &mut dev, now);
         iface.update_ip_addrs(|a| {
             let _ = a.push(IpCidr::new(IpAddress::v4(ip[0], ip[1], ip[2], ip[3]), 24));
@@ -422,10 +469,15 @@ mod stack {
             );
             cli_h.push(cli.set.add(c));
         }
-        let step = |cli: &mut Side, srv: &mut Side, c2s: &mut VecDeque<Vec<u8>>, s2c: &mut VecDeque<Vec<u8>>| {
+        let step = |cli: &mut Side,
+                    srv: &mut Side,
+                    c2s: &mut VecDeque<Vec<u8>>,
+                    s2c: &mut VecDeque<Vec<u8>>| {
             let t = now();
-            cli.iface.poll(t, &mut Mem { rx: s2c, tx: c2s }, &mut cli.set);
-            srv.iface.poll(t, &mut Mem { rx: c2s, tx: s2c }, &mut srv.set);
+            cli.iface
+                .poll(t, &mut Mem { rx: s2c, tx: c2s }, &mut cli.set);
+            srv.iface
+                .poll(t, &mut Mem { rx: c2s, tx: s2c }, &mut srv.set);
         };
         for _ in 0..(n * 4 + 100) {
             step(&mut cli, &mut srv, &mut c2s, &mut s2c);
@@ -491,7 +543,13 @@ fn main() {
         match a.as_str() {
             "--secs" => secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs),
             "--quick" => quick = true,
-            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(reps).max(1),
+            "--reps" => {
+                reps = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(reps)
+                    .max(1)
+            }
             "--stack-only" => stack_only = true,
             _ => {
                 eprintln!("usage: dpdk_bench [--secs N] [--reps N] [--quick] [--stack-only]");
@@ -600,9 +658,9 @@ fn main() {
     };
     println!();
     println!(
-        "| scenario | backend | msgs/s (median of {reps}) | vs kernel | Mbit/s | server CPU | server µs/msg |"
+        "| scenario | backend | msgs/s (median of {reps}) | vs kernel | Mbit/s | server CPU | server µs/msg | server+client µs/msg |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for sc in &scenarios {
         let pick = |case: &str, f: &dyn Fn(&Row) -> f64| {
             median(
@@ -619,14 +677,15 @@ fn main() {
                 continue;
             }
             println!(
-                "| {} | {} | {:.0} | {:.2}x | {:.1} | {:.0}% | {:.2} |",
+                "| {} | {} | {:.0} | {:.2}x | {:.1} | {:.0}% | {:.2} | {:.2} |",
                 sc.name,
                 case.name,
                 m,
                 if base > 0.0 { m / base } else { 0.0 },
                 pick(case.name, &|r| r.mbit_per_s),
                 pick(case.name, &|r| r.server_cpu) * 100.0,
-                pick(case.name, &|r| r.us_per_msg)
+                pick(case.name, &|r| r.us_per_msg),
+                pick(case.name, &|r| r.total_us_per_msg)
             );
         }
     }
@@ -644,7 +703,11 @@ fn main() {
         fanout: 1,
         sink: false,
     };
-    let sizes: &[usize] = if quick { &[16, 1024] } else { &[8, 16, 64, 1024] };
+    let sizes: &[usize] = if quick {
+        &[16, 1024]
+    } else {
+        &[8, 16, 64, 1024]
+    };
     println!();
     println!("| sockets per interface | interfaces for 1000 conns | msgs/s |");
     println!("|---|---|---|");

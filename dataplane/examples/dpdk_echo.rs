@@ -13,6 +13,9 @@
 //!   --connect ADDR:PORT    client mode: connect there, send, check the echo
 //!   --conns N --bytes N    client mode: connections and bytes per connection
 //!   --core N               pin to this core (DPDK -l and the worker)
+//!   --cores N              DPDK: N queue pairs and workers on cores core..core+N (net_af_packet
+//!                          gets qpairs=N); the server listens on every core, the client
+//!                          spreads its connections
 //!   --sockets-per-iface N  --max-conns N  --rx-buffer N  --tx-buffer N  --mbufs N
 //!   --idle-sleep-us N      park when idle instead of busy polling
 //!   --stats-ms N           print `STATS {json}` every N ms
@@ -38,6 +41,7 @@ use dataplane::net::{Backend, ConnId, NetEvent};
 const MAX_PENDING: usize = 512 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
+#[derive(Clone)]
 struct Opts {
     backend: String,
     mode: String,
@@ -63,6 +67,7 @@ struct Opts {
     msg: usize,
     secs: f64,
     fanout: usize,
+    cores: usize,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -91,6 +96,7 @@ fn parse() -> Result<Opts, String> {
         msg: 100,
         secs: 5.0,
         fanout: 1,
+        cores: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -127,6 +133,7 @@ fn parse() -> Result<Opts, String> {
             "--window" => o.window = num(v()?, &a)?,
             "--msg" => o.msg = num(v()?, &a)?,
             "--secs" => o.secs = num(v()?, &a)?,
+            "--cores" => o.cores = num::<usize>(v()?, &a)?.clamp(1, 64),
             "--fanout" => o.fanout = num::<usize>(v()?, &a)?.clamp(1, 1000),
             "-h" | "--help" => {
                 println!("see the doc comment of dataplane/examples/dpdk_echo.rs");
@@ -164,10 +171,25 @@ struct Counters {
     bytes_out: u64,
 }
 
-fn serve<B: Backend>(b: &mut B, o: &Opts, stats: &mut dyn FnMut(&B, &Counters)) -> io::Result<()> {
+/// Listens and serves forever. With several workers, all listen before the first one says READY.
+fn serve<B: Backend>(
+    b: &mut B,
+    o: &Opts,
+    all_listening: Option<(&std::sync::Barrier, bool)>,
+    stats: &mut dyn FnMut(&B, &Counters),
+) -> io::Result<()> {
     let (_l, addr) = b.listen(o.listen)?;
-    println!("READY {addr}");
-    io::stdout().flush()?;
+    let announce = match all_listening {
+        Some((barrier, first)) => {
+            barrier.wait();
+            first
+        }
+        None => true,
+    };
+    if announce {
+        println!("READY {addr}");
+        io::stdout().flush()?;
+    }
     let policy = Policy {
         sink: o.mode == "sink",
         fanout: o.fanout,
@@ -306,7 +328,7 @@ struct ClientConn {
 }
 
 /// Opens `conns` connections to `to`, sends `bytes` on each, checks the echo, closes.
-fn client<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
+fn client<B: Backend>(b: &mut B, o: &Opts, base: usize) -> Result<String, String> {
     let to = o.connect.ok_or("no --connect")?;
     let start = Instant::now();
     let mut ids = HashMap::new();
@@ -353,7 +375,7 @@ fn client<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
             while s.sent < o.bytes {
                 let n = (o.bytes - s.sent).min(chunk.len());
                 for (j, byte) in chunk[..n].iter_mut().enumerate() {
-                    *byte = pattern(k, s.sent + j);
+                    *byte = pattern(base + k, s.sent + j);
                 }
                 match b.send(id, &[IoSlice::new(&chunk[..n])]) {
                     Ok(m) => s.sent += m,
@@ -367,7 +389,7 @@ fn client<B: Backend>(b: &mut B, o: &Opts) -> Result<String, String> {
                     Ok(0) => return Err(format!("conn {k}: early EOF at {}", s.got)),
                     Ok(n) => {
                         for (j, &byte) in buf[..n].iter().enumerate() {
-                            if byte != pattern(k, s.got + j) {
+                            if byte != pattern(base + k, s.got + j) {
                                 return Err(format!("conn {k}: bad byte at {}", s.got + j));
                             }
                         }
@@ -550,7 +572,7 @@ fn run_client<B: Backend>(b: &mut B, o: &Opts) -> ! {
             }
         }
     }
-    match client(b, o) {
+    match client(b, o, 0) {
         Ok(j) => {
             println!("CLIENT_OK {j}");
             std::process::exit(0)
@@ -568,7 +590,7 @@ fn kernel(o: &Opts) -> io::Result<()> {
     if o.mode.starts_with("client") || o.mode.starts_with("load") {
         run_client(&mut b, o);
     }
-    serve(&mut b, o, &mut |b, c| {
+    serve(&mut b, o, None, &mut |b, c| {
         println!(
             "STATS {{\"t_ms\":{},\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
             c.t0.elapsed().as_millis(),
@@ -585,10 +607,14 @@ fn kernel(o: &Opts) -> io::Result<()> {
 fn dpdk(o: &Opts) -> io::Result<()> {
     use dataplane::net::dpdk::{DpdkConfig, DpdkRuntime, Ipv4Cidr, Ipv6Cidr};
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
-    let vdev = o
+    let mut vdev = o
         .vdev
         .clone()
         .unwrap_or_else(|| format!("net_af_packet0,iface={}", o.iface));
+    if o.cores > 1 && vdev.starts_with("net_af_packet") && !vdev.contains("qpairs=") {
+        vdev.push_str(&format!(",qpairs={}", o.cores));
+    }
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     let port = vdev.split(',').next().unwrap_or("").to_owned();
     let mut cfg = DpdkConfig {
         eal_args: vec![
@@ -603,7 +629,7 @@ fn dpdk(o: &Opts) -> io::Result<()> {
             format!("--vdev={vdev}"),
         ],
         port,
-        cores: vec![o.core],
+        cores: (0..o.cores).map(|i| (o.core + i) % ncpu).collect(),
         idle_sleep_us: o.idle_sleep_us,
         mbufs_per_queue: o.mbufs,
         ..DpdkConfig::default()
@@ -629,32 +655,111 @@ fn dpdk(o: &Opts) -> io::Result<()> {
     cfg.tcp.tx_buffer = o.tx_buffer;
     let mut rt = DpdkRuntime::start(&cfg)?;
     eprintln!("dpdk port: {:?}", rt.port());
-    let mut b = rt.backend(0)?;
-    if o.mode.starts_with("client") || o.mode.starts_with("load") {
+    let backends = rt.backends()?;
+    if o.mode.starts_with("load") {
+        let mut b = backends
+            .into_iter()
+            .next()
+            .ok_or_else(|| bad("no backend"))?;
         run_client(&mut b, o);
     }
-    serve(&mut b, o, &mut |b, c| {
-        let s = b.stats();
-        println!(
-            "STATS {{\"t_ms\":{},\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\"bytes_out\":{},\
-             \"rx\":{},\"tx\":{},\"tx_dropped\":{},\"shards\":{},\"egress_polls\":{},\
-             \"tx_copied\":{},\"rx_copied\":{},\"syn_dropped\":{}}}",
-            c.t0.elapsed().as_millis(),
-            b.connections(),
-            c.accepted,
-            c.closed,
-            c.bytes_in,
-            c.bytes_out,
-            s.queue.rx,
-            s.queue.tx,
-            s.queue.tx_dropped,
-            s.shards,
-            s.egress_polls,
-            s.tx_copied,
-            s.rx_copied,
-            s.syn_dropped
-        );
+    if o.mode.starts_with("client") {
+        // Each core opens its share of the connections.
+        let n = backends.len();
+        let share = o.conns.div_ceil(n);
+        // A core that is done keeps polling until all are: frames of the others' flows may
+        // land on its queue and must be handed over.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let handles: Vec<_> = backends
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut b)| {
+                let mut oi = o.clone();
+                oi.conns = share.min(o.conns.saturating_sub(i * share));
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let r = if oi.conns == 0 {
+                        Ok(String::new())
+                    } else {
+                        client(&mut b, &oi, i * share)
+                    };
+                    done.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    let mut events = Vec::new();
+                    while r.is_ok() && done.load(std::sync::atomic::Ordering::Acquire) < n {
+                        events.clear();
+                        let _ = b.poll(&mut events, Some(Duration::from_millis(1)));
+                    }
+                    r
+                })
+            })
+            .collect();
+        let mut report = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(Ok(j)) => report.push(j),
+                Ok(Err(e)) => {
+                    println!("CLIENT_FAIL {e}");
+                    std::process::exit(1);
+                }
+                Err(_) => {
+                    println!("CLIENT_FAIL worker panicked");
+                    std::process::exit(1);
+                }
+            }
+        }
+        println!("CLIENT_OK [{}]", report.join(","));
+        std::process::exit(0);
+    }
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(backends.len()));
+    let mut threads = Vec::new();
+    let mut first = None;
+    for (i, b) in backends.into_iter().enumerate() {
+        if i == 0 {
+            first = Some(b);
+            continue;
+        }
+        let (o, barrier) = (o.clone(), barrier.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut b = b;
+            let r = serve(&mut b, &o, Some((&barrier, false)), &mut |b, c| {
+                dpdk_stats(b, c)
+            });
+            if let Err(e) = r {
+                eprintln!("dpdk_echo: worker {i}: {e}");
+                std::process::exit(1);
+            }
+        }));
+    }
+    let mut b = first.ok_or_else(|| bad("no backend"))?;
+    serve(&mut b, o, Some((&barrier, true)), &mut |b, c| {
+        dpdk_stats(b, c)
     })
+}
+
+#[cfg(feature = "dpdk")]
+fn dpdk_stats(b: &dataplane::net::dpdk::DpdkBackend, c: &Counters) {
+    let s = b.stats();
+    println!(
+        "STATS {{\"queue\":{},\"t_ms\":{},\"conns\":{},\"accepted\":{},\"closed\":{},\"bytes_in\":{},\
+         \"bytes_out\":{},\"rx\":{},\"tx\":{},\"tx_dropped\":{},\"shards\":{},\"egress_polls\":{},\
+         \"tx_copied\":{},\"rx_copied\":{},\"syn_dropped\":{},\"steered\":{}}}",
+        b.queue(),
+        c.t0.elapsed().as_millis(),
+        b.connections(),
+        c.accepted,
+        c.closed,
+        c.bytes_in,
+        c.bytes_out,
+        s.queue.rx,
+        s.queue.tx,
+        s.queue.tx_dropped,
+        s.shards,
+        s.egress_polls,
+        s.tx_copied,
+        s.rx_copied,
+        s.syn_dropped,
+        s.steered
+    );
 }
 
 #[cfg(not(feature = "dpdk"))]

@@ -158,7 +158,7 @@ fn thousand_concurrent_connections_echo_intact_and_close_on_client_eof() {
     // Mixed sizes: most small, every 97th a multi-megabyte stream that needs the window to
     // open and close many times.
     let size = |k: usize| {
-        if k % 97 == 0 {
+        if k.is_multiple_of(97) {
             2_000_000 + k
         } else {
             100 + (k * 37) % 5000
@@ -257,6 +257,35 @@ fn dpdk_side_connects_out_to_a_kernel_server() {
     if dpdk_support::skip() {
         return;
     }
+    connect_out(1);
+}
+
+/// Two queue pairs (net_af_packet qpairs=2: the kernel spreads flows by hash); each core opens
+/// half the connections, and replies that land on the other core's queue are handed over.
+#[test]
+fn two_cores_connect_out_with_replies_steered_to_their_owner() {
+    if dpdk_support::skip() {
+        return;
+    }
+    connect_out(2);
+}
+
+#[test]
+fn two_cores_share_incoming_connections() {
+    if dpdk_support::skip() {
+        return;
+    }
+    let ns = echo_server(&["--cores", "2"]);
+    let to: SocketAddr = format!("{SRV_IP}:7000").parse().unwrap();
+    let size = |k: usize| 1000 + (k * 53) % 20_000;
+    let r = ns.in_client(move || drive(to, 400, size, true)).unwrap();
+    assert_eq!(
+        r.unwrap_or_else(|e| panic!("{e}\n{}", ns.diagnostics())),
+        (0..400).map(size).sum::<usize>()
+    );
+}
+
+fn connect_out(cores: usize) {
     let bin = dpdk_support::echo_binary().expect("dpdk_echo example");
     let mut ns = Netns::create().expect("namespaces");
     // A kernel echo server in the client namespace, one thread per connection.
@@ -297,6 +326,8 @@ fn dpdk_side_connects_out_to_a_kernel_server() {
         "200",
         "--bytes",
         "50000",
+        "--cores",
+        &cores.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())

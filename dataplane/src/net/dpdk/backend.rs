@@ -9,7 +9,7 @@
 //! - a TCP segment of a known flow goes to the shard holding its socket (a hash map keyed by
 //!   the 4-tuple);
 //! - a SYN for a listening port goes to shard 0, where each listener keeps `listen_backlog`
-//!   listening sockets; the socket that took the SYN is moved to the emptiest data shard and a
+//!   listening sockets; the socket that took the SYN is moved to the next data shard with room (round robin) and a
 //!   fresh listening socket is armed in its place;
 //! - ARP and NDP go to shard 0, which answers, and then (muted) to every data shard, so every
 //!   neighbour cache learns the peers;
@@ -690,7 +690,31 @@ impl DpdkBackend {
         }
     }
 
-    fn handle_frame(&mut self, m: Mbuf, now: SmolInstant, from_wire: bool) {
+    /// Where a segment of a flow this core does not know goes next, with its hop count: the
+    /// owner of an ephemeral port directly, else around the ring of cores; `None`: answer here
+    /// (smoltcp sends a RST).
+    fn steer_to(&self, key: &FlowKey, hops: Option<u8>) -> Option<(u16, u8)> {
+        let q = self.queues;
+        if q < 2 {
+            return None;
+        }
+        let ephemeral = key.lport >= self.tcp.ephemeral_first;
+        let next = (self.queue + 1) % q;
+        match hops {
+            None if ephemeral => {
+                let owner = key.lport % q;
+                (owner != self.queue).then_some((owner, 1))
+            }
+            None => Some((next, 1)),
+            Some(h) if !ephemeral && u16::from(h) + 1 < q => Some((next, h + 1)),
+            Some(_) => None,
+        }
+    }
+
+    /// Handles one received frame; `hops` is `None` for a frame from the wire, `Some(n)` for
+    /// one another core handed over after `n` hops.
+    fn handle_frame(&mut self, m: Mbuf, now: SmolInstant, hops: Option<u8>) {
+        let from_wire = hops.is_none();
         match classify(m.data()) {
             Class::Tcp { key, syn } => {
                 if self.rx_checksum_offload && !m.rx_checksum_good(key.local.is_ipv4()) {
@@ -720,15 +744,13 @@ impl DpdkBackend {
                         return;
                     }
                 }
-                // A segment for a connection another core opened (its ephemeral port says
-                // which core): RSS put it on the wrong queue.
-                if from_wire && self.queues > 1 && key.lport >= self.tcp.ephemeral_first {
-                    let owner = key.lport % self.queues;
-                    if owner != self.queue {
-                        self.stats.steered += 1;
-                        self.bus.steer(owner, m);
-                        return;
-                    }
+                // With several queues the flow may belong to another core: one this core
+                // opened (its ephemeral port says which), or one the driver delivered elsewhere
+                // before (RSS, or a kernel fanout that rolled over to this queue).
+                if let Some((to, h)) = self.steer_to(&key, hops) {
+                    self.stats.steered += 1;
+                    self.bus.steer(to, m, h);
+                    return;
                 }
                 ingress(
                     &mut self.shards[0],
@@ -960,9 +982,9 @@ impl DpdkBackend {
             work = true;
             self.neighbor_frame(Staged::Slice(&f), now, false);
         }
-        while let Some(m) = self.bus.pop_steered(self.queue) {
+        while let Some((m, hops)) = self.bus.pop_steered(self.queue) {
             work = true;
-            self.handle_frame(m, now, false);
+            self.handle_frame(m, now, Some(hops));
         }
         work
     }
@@ -1256,7 +1278,7 @@ impl Backend for DpdkBackend {
             let mut frames = std::mem::take(&mut self.rx_frames);
             let n = self.io.rx_burst(&mut frames);
             for m in frames.drain(..) {
-                self.handle_frame(m, now, true);
+                self.handle_frame(m, now, None);
             }
             self.rx_frames = frames;
             if n == 0 {

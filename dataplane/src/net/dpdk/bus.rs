@@ -1,7 +1,9 @@
 //! What the cores of one port exchange when it has several queues: neighbour-discovery frames
 //! (RSS delivers ARP/NDP to one queue, but every core's interfaces need the answers) and TCP
-//! segments that RSS put on the wrong queue (replies to connections another core opened; the
-//! owner is encoded in the ephemeral port: `port % queues`).
+//! segments of flows the receiving core does not own: replies to connections another core
+//! opened (the owner is encoded in the ephemeral port: `port % queues`), or segments a driver
+//! put on another queue than the flow's first ones (these go around the ring of cores, with a
+//! hop count, until the owner takes them or the last core answers with a RST).
 
 use crossbeam::queue::ArrayQueue;
 
@@ -12,7 +14,7 @@ const INBOX: usize = 1024;
 
 struct Inbox {
     neighbors: ArrayQueue<Vec<u8>>,
-    steered: ArrayQueue<Mbuf>,
+    steered: ArrayQueue<(Mbuf, u8)>,
 }
 
 /// Lock-free inboxes, one per queue pair.
@@ -43,10 +45,10 @@ impl CoreBus {
         }
     }
 
-    /// Hands a segment to the core that owns its flow (dropped if its inbox is full).
-    pub fn steer(&self, to: u16, m: Mbuf) {
+    /// Hands a segment to core `to`, after `hops` hops (dropped if its inbox is full).
+    pub fn steer(&self, to: u16, m: Mbuf, hops: u8) {
         if let Some(inbox) = self.inboxes.get(usize::from(to)) {
-            let _ = inbox.steered.push(m);
+            let _ = inbox.steered.push((m, hops));
         }
     }
 
@@ -55,8 +57,8 @@ impl CoreBus {
         self.inboxes.get(usize::from(q))?.neighbors.pop()
     }
 
-    /// The next steered segment for core `q`.
-    pub fn pop_steered(&self, q: u16) -> Option<Mbuf> {
+    /// The next steered segment for core `q`, with its hop count.
+    pub fn pop_steered(&self, q: u16) -> Option<(Mbuf, u8)> {
         self.inboxes.get(usize::from(q))?.steered.pop()
     }
 }

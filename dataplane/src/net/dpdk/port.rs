@@ -39,7 +39,8 @@ pub struct PortInfo {
     pub mtu: u16,
     /// Queue pairs configured.
     pub queues: u16,
-    /// Whether RSS spreads flows over the queues.
+    /// Whether RSS spreads flows over the queues (false: one queue, or the driver's own
+    /// distribution).
     pub rss: bool,
     /// Whether RX IPv4/TCP checksum offload is on.
     pub rx_checksum_offload: bool,
@@ -115,14 +116,13 @@ impl Port {
         };
         if setup.queues > 1 {
             let hf = rss_hf & dev.flow_type_rss_offloads;
-            if hf == 0 {
-                return Err(DpdkError::Config(format!(
-                    "port {id} ({driver}) cannot spread TCP flows over queues (no RSS)"
-                )));
+            if hf != 0 {
+                conf.rxmode.mq_mode = mq_rss;
+                conf.rx_adv_conf.rss_conf.rss_hf = hf;
+                rss = true;
             }
-            conf.rxmode.mq_mode = mq_rss;
-            conf.rx_adv_conf.rss_conf.rss_hf = hf;
-            rss = true;
+            // Without RSS the driver spreads flows its own way (net_af_packet: a kernel
+            // PACKET_FANOUT hash per flow); the cores exchange what lands on the wrong queue.
         }
         let rx_csum = setup.rx_checksum_offload && dev.rx_offload_capa & csum == csum;
         if rx_csum {
@@ -179,6 +179,9 @@ impl Port {
         if ret != 0 {
             return Err(call_error("rte_eth_dev_start", ret));
         }
+        // NDP uses multicast (solicited-node addresses): let it through the MAC filter.
+        // SAFETY: plain port call; a port that cannot do it keeps its default filter.
+        unsafe { sys::rte_eth_allmulticast_enable(id) };
         let mut mac = sys::rte_ether_addr::default();
         // SAFETY: valid out pointer.
         unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
