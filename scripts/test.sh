@@ -77,7 +77,7 @@ else
   cargo build -p dataplane --example dpdk_echo --features dpdk --locked --profile ci
   export DPDK_ECHO_BIN="${CARGO_TARGET_DIR:-$PWD/target}/ci/examples/dpdk_echo"
   cargo test -p dataplane --features dpdk --locked --profile ci --lib net::dpdk
-  cargo test -p e2e --features dpdk --locked --profile ci --test 'dpdk_*'
+  DPDK_TESTS_REQUIRED=1 cargo test -p e2e --features dpdk --locked --profile ci --test 'dpdk_*'
   unset DPDK_ECHO_BIN
 fi
 # --- end of DPDK stage -------------------------------------------------------------------------

@@ -22,8 +22,13 @@ pub const SRV_IP6: &str = "2001:db8:9::2";
 /// See [`SRV_IP6`].
 pub const CLI_IP6: &str = "2001:db8:9::1";
 
-/// Why these tests cannot run here, if they cannot.
+/// Why these tests cannot run here, if they cannot (probed once per test binary).
 pub fn skip_reason() -> Option<String> {
+    static REASON: OnceLock<Option<String>> = OnceLock::new();
+    REASON.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root (network namespaces and AF_PACKET need it)".into());
@@ -48,8 +53,13 @@ pub fn skip_reason() -> Option<String> {
 }
 
 /// True (after saying why on stderr) when the calling test must return early as a pass.
+/// With `DPDK_TESTS_REQUIRED=1` (the DPDK stage of `scripts/test.sh`, which has checked the
+/// machine) a reason to skip is a failure instead.
 pub fn skip() -> bool {
     match skip_reason() {
+        Some(why) if std::env::var("DPDK_TESTS_REQUIRED").is_ok_and(|v| v == "1") => {
+            panic!("DPDK tests required but cannot run: {why}")
+        }
         Some(why) => {
             eprintln!("SKIPPED: {why}");
             true
