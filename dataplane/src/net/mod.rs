@@ -7,6 +7,8 @@
 //! its own userspace TCP stack. Workers are generic over [`Backend`] (static dispatch), and no
 //! protocol code ever sees a socket.
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod kernel;
 
 use std::io::{self, IoSlice};
