@@ -17,6 +17,8 @@ pub(crate) const UPALPHA: u16 = 1 << 7;
 /// `HTAB / %x20-7E / %x80-FF`: bytes allowed in `utf8text` (UTF-8 sequences checked loosely).
 pub(crate) const TEXT: u16 = 1 << 8;
 pub(crate) const HEX: u16 = 1 << 9;
+/// RFC 3986 `unreserved / sub-delims` without ";" (which separates the MSRP URI transport).
+pub(crate) const REG_NAME: u16 = 1 << 10;
 
 const fn build() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -56,11 +58,15 @@ const fn build() -> [u16; 256] {
         if unreserved {
             m |= UNRESERVED;
         }
-        if matches!(
+        let sub_delim = matches!(
             c,
             b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-        ) {
+        );
+        if sub_delim {
             m |= SUB_DELIM;
+        }
+        if (unreserved || sub_delim) && c != b';' {
+            m |= REG_NAME;
         }
         if unreserved || matches!(c, b'+' | b'=' | b'/') {
             m |= SESSION_ID;
@@ -83,7 +89,7 @@ pub(crate) fn is(c: u8, class: u16) -> bool {
 
 #[inline]
 pub(crate) fn all(s: &[u8], class: u16) -> bool {
-    s.iter().all(|&c| is(c, class))
+    run_len(s, class) == s.len()
 }
 
 /// Parses a non-empty run of ASCII digits into a `u64`, refusing overflow.
@@ -112,4 +118,32 @@ pub(crate) fn trim_ws(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
+}
+
+/// Length of the longest prefix of `s` whose bytes are all in `class`. Eight table lookups are
+/// AND-ed per step, so a long run costs about two instructions per byte.
+#[inline]
+pub(crate) fn run_len(s: &[u8], class: u16) -> usize {
+    let mut i = 0;
+    while let Some(w) = s.get(i..i + 8) {
+        let m = TABLE[w[0] as usize]
+            & TABLE[w[1] as usize]
+            & TABLE[w[2] as usize]
+            & TABLE[w[3] as usize]
+            & TABLE[w[4] as usize]
+            & TABLE[w[5] as usize]
+            & TABLE[w[6] as usize]
+            & TABLE[w[7] as usize];
+        if m & class == 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = s.get(i) {
+        if !is(c, class) {
+            break;
+        }
+        i += 1;
+    }
+    i
 }

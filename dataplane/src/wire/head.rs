@@ -4,7 +4,7 @@
 
 use super::error::WireError;
 use super::span::Span;
-use super::uri::{MsrpUri, OwnedMsrpUri, PathIter};
+use super::uri::{CachedUri, MsrpUri, OwnedMsrpUri, PathIter};
 use super::values::{
     parse_expires, parse_nickname, ByteRange, DigestParams, FailureReport, MediaType, Status,
     SuccessReport,
@@ -127,24 +127,35 @@ impl HeaderName {
     /// Case-insensitive lookup of a header name (erratum E5).
     pub fn from_bytes(n: &[u8]) -> Option<HeaderName> {
         use HeaderName::*;
-        let cands: &[HeaderName] = match n.len() {
-            6 => &[Status],
-            7 => &[ToPath, Expires],
-            8 => &[UsePath],
-            9 => &[FromPath],
-            10 => &[MessageId, ByteRange, ContentId],
-            11 => &[MinExpires, MaxExpires],
-            12 => &[ContentType, UseNickname],
-            13 => &[Authorization],
-            14 => &[SuccessReport, FailureReport],
-            16 => &[WwwAuthenticate],
-            19 => &[ContentDescription, ContentDisposition, AuthenticationInfo],
+        // Length and first letter pick at most one candidate; then one case-insensitive compare.
+        let first = n.first()?.to_ascii_lowercase();
+        let cand = match (n.len(), first) {
+            (6, b's') => Status,
+            (7, b't') => ToPath,
+            (7, b'e') => Expires,
+            (8, b'u') => UsePath,
+            (9, b'f') => FromPath,
+            (10, b'm') => MessageId,
+            (10, b'b') => ByteRange,
+            (10, b'c') => ContentId,
+            (11, b'm') => match n.get(1).map(u8::to_ascii_lowercase) {
+                Some(b'i') => MinExpires,
+                _ => MaxExpires,
+            },
+            (12, b'c') => ContentType,
+            (12, b'u') => UseNickname,
+            (13, b'a') => Authorization,
+            (14, b's') => SuccessReport,
+            (14, b'f') => FailureReport,
+            (16, b'w') => WwwAuthenticate,
+            (19, b'a') => AuthenticationInfo,
+            (19, b'c') => match n.get(9).map(u8::to_ascii_lowercase) {
+                Some(b'e') => ContentDescription,
+                _ => ContentDisposition,
+            },
             _ => return None,
         };
-        cands
-            .iter()
-            .copied()
-            .find(|h| h.as_str().as_bytes().eq_ignore_ascii_case(n))
+        token_eq_ignore_case(cand.as_str().as_bytes(), n).then_some(cand)
     }
 
     /// MIME headers may only appear in a request with a body.
@@ -157,6 +168,28 @@ impl HeaderName {
                 | HeaderName::ContentType
         )
     }
+}
+
+/// Case-insensitive equality of a canonical header name (letters and `-`) with `n`, eight
+/// bytes at a time: `| 0x20` lower-cases letters and leaves `-` alone; the only other byte it
+/// could confuse with `-` is CR, which never reaches here (lines are split on CR/LF).
+fn token_eq_ignore_case(canon: &[u8], n: &[u8]) -> bool {
+    if canon.len() != n.len() {
+        return false;
+    }
+    let mut a = canon.chunks_exact(8);
+    let mut b = n.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
+        if x | 0x2020_2020_2020_2020 != y | 0x2020_2020_2020_2020 {
+            return false;
+        }
+    }
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(x, y)| x | 0x20 == y | 0x20)
 }
 
 /// Request or response, from the start line.
@@ -177,6 +210,10 @@ pub(crate) struct HeadFields {
     pub start_tail: Span,
     pub known: [Span; KNOWN_HEADERS],
     pub byte_range: Option<ByteRange>,
+    /// Last To-Path URI (the session URI at the final hop) and first From-Path URI (the
+    /// previous hop), parsed once by the parser.
+    pub to_last: Option<CachedUri>,
+    pub from_first: Option<CachedUri>,
     pub success_report: Option<SuccessReport>,
     pub failure_report: Option<FailureReport>,
     /// Offset of the first header line.
@@ -196,6 +233,8 @@ impl HeadFields {
             start_tail: Span::NONE,
             known: [Span::NONE; KNOWN_HEADERS],
             byte_range: None,
+            to_last: None,
+            from_first: None,
             success_report: None,
             failure_report: None,
             headers_start: 0,
@@ -316,9 +355,21 @@ impl FrameHead {
         self.raw(HeaderName::FromPath).unwrap_or_default()
     }
 
-    /// The last To-Path URI (the session URI at a final recipient) as an owned value.
+    /// The last To-Path URI: the session URI at the final recipient (RFC 4975 §7.3). Parsed
+    /// once by the parser; free to call.
+    pub fn to_path_last(&self) -> Option<MsrpUri<'_>> {
+        self.f.to_last.and_then(|c| c.view(&self.bytes))
+    }
+
+    /// The first From-Path URI: the previous hop, where a SEND response goes (§7.2). Parsed
+    /// once by the parser; free to call.
+    pub fn from_path_first(&self) -> Option<MsrpUri<'_>> {
+        self.f.from_first.and_then(|c| c.view(&self.bytes))
+    }
+
+    /// The last To-Path URI as an owned value (allocates; for session tables).
     pub fn to_path_last_owned(&self) -> Option<OwnedMsrpUri> {
-        self.to_path().last().map(|u| u.to_owned_uri())
+        self.to_path_last().map(|u| u.to_owned_uri())
     }
 
     /// Use-Path URIs (RFC 4976), not validated by the parser.

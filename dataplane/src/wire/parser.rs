@@ -131,6 +131,8 @@ pub struct Parser {
     body_scan: usize,
     body_len: u64,
     body_max: u64,
+    /// The end-line already found at the start of the buffer: (length, flag).
+    end_at_start: Option<(usize, u8)>,
 }
 
 impl Default for Parser {
@@ -167,6 +169,7 @@ impl Parser {
             body_scan: 0,
             body_len: 0,
             body_max: 0,
+            end_at_start: None,
         }
     }
 
@@ -226,6 +229,7 @@ impl Parser {
         self.body_scan = 0;
         self.body_len = 0;
         self.method = None;
+        self.end_at_start = None;
     }
 
     fn fail(&mut self, kind: ErrorKind) -> WireError {
@@ -267,7 +271,10 @@ impl Parser {
             }
         }
         loop {
-            let Some(rel) = memchr::memchr(b'\n', &buf[self.scan_pos..]) else {
+            // One scan for CR or LF per line: a CR must be followed by LF, a bare LF is an error.
+            // Every decision is taken at the first CR/LF, with the size limit checked first, so
+            // that the outcome does not depend on how the input was split.
+            let Some(rel) = memchr::memchr2(b'\r', b'\n', &buf[self.scan_pos..]) else {
                 self.scan_pos = buf.len();
                 if self.line_no == 0 {
                     if buf.len() >= self.limits.max_start_line {
@@ -278,23 +285,29 @@ impl Parser {
                 }
                 return Ok(None);
             };
-            let nl = self.scan_pos + rel;
-            let line_end = nl + 1;
-            self.scan_pos = line_end;
-            // Size limits first, so that the error does not depend on how the input was split.
+            let at = self.scan_pos + rel;
+            let bare_lf = buf[at] == b'\n';
+            // Where the line would end: after LF, or after the LF that must follow the CR.
+            let line_end = if bare_lf { at + 1 } else { at + 2 };
             if self.line_no == 0 && line_end > self.limits.max_start_line {
                 return Err(self.fail(ErrorKind::StartLineTooLong));
             }
             if self.line_no > 0 && line_end > self.limits.max_header_bytes {
                 return Err(self.reject_head(ErrorKind::HeaderBlockTooLarge, buf));
             }
-            if nl == self.line_start || buf[nl - 1] != b'\r' {
+            if bare_lf {
                 return Err(self.reject_head(ErrorKind::LineEnding, buf));
             }
-            let (ls, le) = (self.line_start, nl - 1);
-            if memchr::memchr(b'\r', &buf[ls..le]).is_some() {
-                return Err(self.reject_head(ErrorKind::LineEnding, buf));
+            match buf.get(at + 1) {
+                None => {
+                    self.scan_pos = at;
+                    return Ok(None);
+                }
+                Some(b'\n') => {}
+                Some(_) => return Err(self.reject_head(ErrorKind::LineEnding, buf)),
             }
+            self.scan_pos = line_end;
+            let (ls, le) = (self.line_start, at);
             if self.line_no == 0 {
                 if let Err(kind) = self.start_line(&buf[..le]) {
                     if matches!(kind, ErrorKind::StartLine | ErrorKind::TransactionId) {
@@ -424,9 +437,11 @@ impl Parser {
         if self.fields.header_count as usize > self.limits.max_headers {
             return Err(ErrorKind::TooManyHeaders);
         }
-        let colon = memchr::memchr(b':', line).ok_or(ErrorKind::HeaderSyntax)?;
+        // hname = ALPHA *token, then ":". One short loop validates the name and finds the
+        // colon (which is not a token character).
+        let colon = chars::run_len(line, TOKEN);
         let name = &line[..colon];
-        if name.is_empty() || !name[0].is_ascii_alphabetic() || !chars::all(name, TOKEN) {
+        if line.get(colon) != Some(&b':') || name.is_empty() || !name[0].is_ascii_alphabetic() {
             return Err(ErrorKind::HeaderSyntax);
         }
         if line.get(colon + 1) != Some(&b' ') {
@@ -455,8 +470,13 @@ impl Parser {
         }
         *slot = span;
         match h {
-            HeaderName::ToPath | HeaderName::FromPath => {
-                validate_path(value).map_err(|e| e.kind())?;
+            HeaderName::ToPath => {
+                let (_, last) = validate_path(value, vs).map_err(|e| e.kind())?;
+                self.fields.to_last = Some(last);
+            }
+            HeaderName::FromPath => {
+                let (first, _) = validate_path(value, vs).map_err(|e| e.kind())?;
+                self.fields.from_first = Some(first);
             }
             HeaderName::MessageId if !is_ident(value) => {
                 return Err(ErrorKind::MessageId);
@@ -507,7 +527,11 @@ impl Parser {
     }
 
     fn poll_body(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, WireError> {
-        match self.scan(buf) {
+        let scan = match self.end_at_start.take() {
+            Some((len, flag)) => Scan::End { at: 0, len, flag },
+            None => self.scan(buf),
+        };
+        match scan {
             Scan::Body(0) => Ok(None),
             Scan::Body(n) => self.emit_body(buf, n),
             Scan::End { at: 0, len, flag } => {
@@ -517,8 +541,14 @@ impl Parser {
                     flag: Continuation::from_byte(flag).unwrap_or(Continuation::Complete),
                 }))
             }
-            // The end-line is found at `at`; the next poll sees it at 0.
-            Scan::End { at, .. } => self.emit_body(buf, at),
+            // The end-line is at `at`: deliver the body before it, then the end.
+            Scan::End { at, len, flag } => {
+                let r = self.emit_body(buf, at);
+                if r.is_ok() {
+                    self.end_at_start = Some((len, flag));
+                }
+                r
+            }
         }
     }
 

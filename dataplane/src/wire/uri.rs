@@ -1,7 +1,7 @@
 //! MSRP URIs (RFC 4975 §6, RFC 7977 `ws`): a borrowed view, an owned form for session tables,
 //! comparison per §6.1 and a normalized key for hash-map lookups without allocation.
 
-use super::chars::{self, ALPHA, DIGIT, HEX, SESSION_ID, SUB_DELIM, TOKEN, UNRESERVED};
+use super::chars::{self, ALPHA, DIGIT, HEX, REG_NAME, SESSION_ID, TOKEN, UNRESERVED};
 use super::error::{ErrorKind, WireError};
 use super::span::Span;
 use bytes::Bytes;
@@ -63,70 +63,82 @@ fn uri_err() -> WireError {
     WireError::value(ErrorKind::Uri)
 }
 
-fn pct_ok(s: &[u8], class: u16) -> bool {
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
-        if c == b'%' {
-            match s.get(i + 1..i + 3) {
-                Some([a, b]) if chars::is(*a, HEX) && chars::is(*b, HEX) => i += 3,
-                _ => return false,
-            }
-        } else if chars::is(c, class) {
-            i += 1;
-        } else {
-            return false;
-        }
-    }
-    true
+fn is_hex2(raw: &[u8], i: usize) -> bool {
+    matches!(raw.get(i..i + 2), Some([a, b]) if chars::is(*a, HEX) && chars::is(*b, HEX))
 }
 
+/// One pass over the bytes (this runs for every path URI of every frame).
 fn parse_parts(raw: &[u8]) -> Result<Parts, WireError> {
-    let sep = memchr::memmem::find(raw, b"://").ok_or_else(uri_err)?;
-    let scheme = match &raw[..sep] {
-        s if s.eq_ignore_ascii_case(b"msrp") => Scheme::Msrp,
-        s if s.eq_ignore_ascii_case(b"msrps") => Scheme::Msrps,
-        _ => return Err(uri_err()),
+    if raw.len() > u32::MAX as usize {
+        return Err(uri_err());
+    }
+    let (scheme, auth_start) = if raw.len() > 7 && raw[..7].eq_ignore_ascii_case(b"msrp://") {
+        (Scheme::Msrp, 7)
+    } else if raw.len() > 8 && raw[..8].eq_ignore_ascii_case(b"msrps://") {
+        (Scheme::Msrps, 8)
+    } else {
+        return Err(uri_err());
     };
-    let auth_start = sep + 3;
-    let auth_end = raw[auth_start..]
-        .iter()
-        .position(|&c| c == b'/' || c == b';')
-        .map_or(raw.len(), |i| auth_start + i);
-    let authority = &raw[auth_start..auth_end];
-    let (userinfo, host_start) = match memchr::memrchr(b'@', authority) {
-        Some(at) => {
-            let ui = &authority[..at];
-            // userinfo without ":" (no password, §6); sub-delims minus ";" (our separator).
-            if ui.is_empty() || !pct_ok(ui, UNRESERVED | SUB_DELIM) {
-                return Err(uri_err());
+    let n = raw.len();
+    // Authority: [userinfo "@"] host [":" port], up to "/" or ";".
+    let mut i = auth_start;
+    let mut at: Option<usize> = None;
+    let mut colon: Option<usize> = None;
+    let mut colons = 0u32;
+    let mut bracket = false;
+    while i < n {
+        // Skip the run of plain characters in one tight loop, then look at the special one.
+        i += chars::run_len(&raw[i..], REG_NAME);
+        let Some(&c) = raw.get(i) else { break };
+        match c {
+            b'/' | b';' => break,
+            b'%' => {
+                if !is_hex2(raw, i + 1) {
+                    return Err(uri_err());
+                }
+                i += 3;
+                continue;
             }
-            (Span::new(auth_start, auth_start + at), auth_start + at + 1)
+            // A ":" before "@" would be a password (not allowed, §6).
+            b'@' => {
+                if at.is_some() || colon.is_some() || bracket || i == auth_start {
+                    return Err(uri_err());
+                }
+                at = Some(i);
+            }
+            b':' => {
+                colon = Some(i);
+                colons += 1;
+            }
+            b'[' | b']' => bracket = true,
+            _ => return Err(uri_err()),
         }
+        i += 1;
+    }
+    let auth_end = i;
+    let (userinfo, host_start) = match at {
+        Some(a) => (Span::new(auth_start, a), a + 1),
         None => (Span::NONE, auth_start),
     };
     let hostport = &raw[host_start..auth_end];
-    let (host, host_kind, port_str) = if hostport.first() == Some(&b'[') {
+    let (host_end, host_kind, port_at) = if hostport.first() == Some(&b'[') {
         let close = memchr::memchr(b']', hostport).ok_or_else(uri_err)?;
         let inner = std::str::from_utf8(&hostport[1..close]).map_err(|_| uri_err())?;
         let addr: Ipv6Addr = inner.parse().map_err(|_| uri_err())?;
-        let after = &hostport[close + 1..];
-        let port = match after {
-            [] => None,
-            [b':', p @ ..] => Some(p),
+        let after = host_start + close + 1;
+        let port_at = match raw.get(after) {
+            _ if after == auth_end => None,
+            Some(b':') => Some(after + 1),
             _ => return Err(uri_err()),
         };
-        (
-            Span::new(host_start, host_start + close + 1),
-            Host::V6(addr),
-            port,
-        )
+        (after, Host::V6(addr), port_at)
     } else {
-        let (h, port) = match memchr::memrchr(b':', hostport) {
-            Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
-            None => (hostport, None),
-        };
-        if h.is_empty() || !pct_ok(h, UNRESERVED | SUB_DELIM) || h.contains(&b';') {
+        if bracket || colons > 1 {
+            return Err(uri_err());
+        }
+        let host_end = colon.unwrap_or(auth_end);
+        let h = &raw[host_start..host_end];
+        if h.is_empty() {
             return Err(uri_err());
         }
         let kind = if h.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
@@ -137,66 +149,74 @@ fn parse_parts(raw: &[u8]) -> Result<Parts, WireError> {
         } else {
             Host::Name
         };
-        (Span::new(host_start, host_start + h.len()), kind, port)
+        (host_end, kind, colon.map(|c| c + 1))
     };
-    let port = match port_str {
+    let port = match port_at {
         None => None,
         Some(p) => {
-            if p.is_empty() || !chars::all(p, DIGIT) {
+            let digits = &raw[p..auth_end];
+            if digits.is_empty() || !chars::all(digits, DIGIT) {
                 return Err(uri_err());
             }
-            let n = chars::parse_u64(p).ok_or(ErrorKind::NumberOverflow)?;
-            Some(u16::try_from(n).map_err(|_| WireError::value(ErrorKind::NumberOverflow))?)
+            let v = chars::parse_u64(digits).ok_or(ErrorKind::NumberOverflow)?;
+            Some(u16::try_from(v).map_err(|_| WireError::value(ErrorKind::NumberOverflow))?)
         }
     };
-    let mut pos = auth_end;
-    let session_id = if raw.get(pos) == Some(&b'/') {
-        let start = pos + 1;
-        let end = memchr::memchr(b';', &raw[start..]).map_or(raw.len(), |i| start + i);
-        let sid = &raw[start..end];
-        if sid.is_empty() || !chars::all(sid, SESSION_ID) {
+    let mut i = auth_end;
+    let session_id = if raw.get(i) == Some(&b'/') {
+        let start = i + 1;
+        i = start + chars::run_len(&raw[start..], SESSION_ID);
+        if i == start || (i < n && raw[i] != b';') {
             return Err(uri_err());
         }
-        pos = end;
-        Span::new(start, end)
+        Span::new(start, i)
     } else {
         Span::NONE
     };
-    // ";" transport is mandatory.
-    if raw.get(pos) != Some(&b';') {
+    // ";" transport is mandatory: 1*ALPHANUM.
+    if raw.get(i) != Some(&b';') {
         return Err(uri_err());
     }
-    let t_start = pos + 1;
-    let t_end = memchr::memchr(b';', &raw[t_start..]).map_or(raw.len(), |i| t_start + i);
-    let transport = &raw[t_start..t_end];
-    if transport.is_empty() || !chars::all(transport, ALPHA | DIGIT) {
+    let t_start = i + 1;
+    i = t_start + chars::run_len(&raw[t_start..], ALPHA | DIGIT);
+    if i == t_start || (i < n && raw[i] != b';') {
         return Err(uri_err());
     }
-    // *( ";" URI-parameter ), URI-parameter = token ["=" token]
-    let params = &raw[t_end..];
-    for p in params.split(|&c| c == b';').skip(1) {
-        let (name, value) = match memchr::memchr(b'=', p) {
-            Some(eq) => (&p[..eq], Some(&p[eq + 1..])),
-            None => (p, None),
-        };
-        if name.is_empty() || !chars::all(name, TOKEN) {
+    let t_end = i;
+    // *( ";" token ["=" token] )
+    while i < n {
+        // raw[i] == ';'
+        i += 1;
+        let name_start = i;
+        while i < n && chars::is(raw[i], TOKEN) {
+            i += 1;
+        }
+        if i == name_start {
             return Err(uri_err());
         }
-        if let Some(v) = value {
-            if v.is_empty() || !chars::all(v, TOKEN) {
+        if raw.get(i) == Some(&b'=') {
+            i += 1;
+            let v_start = i;
+            while i < n && chars::is(raw[i], TOKEN) {
+                i += 1;
+            }
+            if i == v_start {
                 return Err(uri_err());
             }
+        }
+        if i < n && raw[i] != b';' {
+            return Err(uri_err());
         }
     }
     Ok(Parts {
         scheme,
         userinfo,
-        host,
+        host: Span::new(host_start, host_end),
         host_kind,
         port,
         session_id,
         transport: Span::new(t_start, t_end),
-        params: Span::new(t_end, raw.len()),
+        params: Span::new(t_end, n),
     })
 }
 
@@ -515,15 +535,45 @@ impl<'a> Iterator for PathIter<'a> {
     }
 }
 
-/// Validates a whole path value: `MSRP-URI *(SP MSRP-URI)`; returns the number of URIs.
-pub(crate) fn validate_path(value: &[u8]) -> Result<usize, WireError> {
+/// A parsed URI remembered by offset, so a head can hand out a view without re-parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CachedUri {
+    start: u32,
+    end: u32,
+    p: Parts,
+}
+
+impl CachedUri {
+    /// The view over `src`, which must be the bytes the offsets were taken from (the parser's
+    /// head); if they do not fit, the result is `None` rather than a panic.
+    pub(crate) fn view<'a>(&self, src: &'a [u8]) -> Option<MsrpUri<'a>> {
+        let raw = src.get(self.start as usize..self.end as usize)?;
+        Some(MsrpUri { raw, p: self.p })
+    }
+}
+
+/// Validates a whole path value `MSRP-URI *(SP MSRP-URI)` that starts at offset `base` of the
+/// head; returns its first and last URIs.
+pub(crate) fn validate_path(
+    value: &[u8],
+    base: usize,
+) -> Result<(CachedUri, CachedUri), WireError> {
     if value.is_empty() || value.ends_with(b" ") {
         return Err(uri_err());
     }
-    let mut n = 0;
-    for u in PathIter::new(value) {
-        u?;
-        n += 1;
+    let mut pos = 0;
+    let mut first: Option<CachedUri> = None;
+    loop {
+        let end = memchr::memchr(b' ', &value[pos..]).map_or(value.len(), |i| pos + i);
+        let c = CachedUri {
+            start: (base + pos) as u32,
+            end: (base + end) as u32,
+            p: parse_parts(&value[pos..end])?,
+        };
+        if end == value.len() {
+            return Ok((first.unwrap_or(c), c));
+        }
+        first.get_or_insert(c);
+        pos = end + 1;
     }
-    Ok(n)
 }

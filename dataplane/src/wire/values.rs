@@ -19,17 +19,19 @@ pub struct ByteRange {
 impl ByteRange {
     /// Parses a Byte-Range value. range-start 0 is an error (erratum E4).
     pub fn parse(v: &[u8]) -> Result<ByteRange, WireError> {
-        let dash = memchr::memchr(b'-', v).ok_or(ErrorKind::ByteRange)?;
-        let slash = memchr::memchr(b'/', v).ok_or(ErrorKind::ByteRange)?;
-        if slash < dash {
+        // One pass: three fields separated by '-' and '/'.
+        let (start, rest) = leading_number(v)?;
+        let rest = rest.strip_prefix(b"-").ok_or(ErrorKind::ByteRange)?;
+        let (end, rest) = star_or_number(rest)?;
+        let rest = rest.strip_prefix(b"/").ok_or(ErrorKind::ByteRange)?;
+        let (total, rest) = star_or_number(rest)?;
+        if !rest.is_empty() {
             return Err(ErrorKind::ByteRange.into());
         }
-        let start = number(&v[..dash])?;
+        let start = start.ok_or(ErrorKind::ByteRange)?;
         if start == 0 {
             return Err(ErrorKind::ByteRangeStartZero.into());
         }
-        let end = star_or_number(&v[dash + 1..slash])?;
-        let total = star_or_number(&v[slash + 1..])?;
         Ok(ByteRange { start, end, total })
     }
 
@@ -50,18 +52,31 @@ impl ByteRange {
     }
 }
 
-fn number(s: &[u8]) -> Result<u64, WireError> {
-    if s.is_empty() || !chars::all(s, DIGIT) {
-        return Err(ErrorKind::ByteRange.into());
+/// Parses `1*DIGIT` at the start of `s`; returns it (None if there are no digits) and the rest.
+fn leading_number(s: &[u8]) -> Result<(Option<u64>, &[u8]), WireError> {
+    let mut v: u64 = 0;
+    let mut i = 0;
+    while let Some(&c) = s.get(i) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or(ErrorKind::NumberOverflow)?;
+        i += 1;
     }
-    chars::parse_u64(s).ok_or_else(|| ErrorKind::NumberOverflow.into())
+    Ok(((i > 0).then_some(v), &s[i..]))
 }
 
-fn star_or_number(s: &[u8]) -> Result<Option<u64>, WireError> {
-    if s == b"*" {
-        Ok(None)
-    } else {
-        number(s).map(Some)
+/// `"*"` (None) or `1*DIGIT`, then the rest.
+fn star_or_number(s: &[u8]) -> Result<(Option<u64>, &[u8]), WireError> {
+    if let Some(rest) = s.strip_prefix(b"*") {
+        return Ok((None, rest));
+    }
+    match leading_number(s)? {
+        (Some(n), rest) => Ok((Some(n), rest)),
+        (None, _) => Err(ErrorKind::ByteRange.into()),
     }
 }
 

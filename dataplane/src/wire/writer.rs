@@ -388,11 +388,10 @@ impl<'b> ResponseWriter<'b> {
     ) -> Option<Self> {
         let method = req.method()?;
         let tid = Ident::new(req.transaction_id())?;
-        let from = req.from_path_raw();
         let to_path: &[u8] = if method == Method::Send {
-            from.split(|&c| c == b' ').next().unwrap_or_default()
+            req.from_path_first()?.as_bytes()
         } else {
-            from
+            req.from_path_raw()
         };
         Some(Self::with_paths(
             buf,

@@ -306,9 +306,12 @@ fn start_line_too_long_is_fatal() {
     let e = v[0].as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::StartLineTooLong);
     assert!(e.is_fatal());
-    // Fuzz finding: a stray CR beyond the limit gave LineEnding whole but StartLineTooLong
-    // when split; limits are now checked first.
+    // Fuzz finding: a stray CR in a line longer than the limit gave LineEnding whole but
+    // StartLineTooLong when split. Decisions are now taken at the first CR/LF, limit first.
     let line = format!("MSRP 49fi 200 OK\r{}\n", "a".repeat(100));
+    let v = parse_all_with(&crlf(&line), limits);
+    assert_eq!(v[0].as_ref().unwrap_err().kind(), ErrorKind::LineEnding);
+    let line = format!("MSRP 49fi 200 OK{}\r{}\n", "a".repeat(100), "b".repeat(10));
     let v = parse_all_with(&crlf(&line), limits);
     assert_eq!(
         v[0].as_ref().unwrap_err().kind(),

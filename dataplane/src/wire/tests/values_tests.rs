@@ -175,3 +175,38 @@ fn ident_rules_and_generation() {
         first.as_bytes()
     ));
 }
+
+#[test]
+fn header_names_case_insensitive_lookup() {
+    for h in [
+        HeaderName::ToPath,
+        HeaderName::FromPath,
+        HeaderName::MessageId,
+        HeaderName::SuccessReport,
+        HeaderName::FailureReport,
+        HeaderName::ByteRange,
+        HeaderName::Status,
+        HeaderName::Expires,
+        HeaderName::MinExpires,
+        HeaderName::MaxExpires,
+        HeaderName::UsePath,
+        HeaderName::WwwAuthenticate,
+        HeaderName::Authorization,
+        HeaderName::AuthenticationInfo,
+        HeaderName::UseNickname,
+        HeaderName::ContentId,
+        HeaderName::ContentDescription,
+        HeaderName::ContentDisposition,
+        HeaderName::ContentType,
+    ] {
+        let s = h.as_str();
+        assert_eq!(HeaderName::from_bytes(s.as_bytes()), Some(h));
+        assert_eq!(HeaderName::from_bytes(s.to_lowercase().as_bytes()), Some(h));
+        assert_eq!(HeaderName::from_bytes(s.to_uppercase().as_bytes()), Some(h));
+        let mut wrong = s.as_bytes().to_vec();
+        *wrong.last_mut().unwrap() = b'#';
+        assert_eq!(HeaderName::from_bytes(&wrong), None);
+    }
+    assert_eq!(HeaderName::from_bytes(b""), None);
+    assert_eq!(HeaderName::from_bytes(b"X-Path"), None);
+}

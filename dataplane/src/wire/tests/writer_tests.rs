@@ -192,3 +192,21 @@ fn end_line_helper() {
         44
     );
 }
+
+#[test]
+fn cached_path_ends() {
+    let g = one(&crlf(
+        "MSRP abcd1234 SEND
+To-Path: msrp://relay.example.com:9000/tok;tcp msrp://chat.example.com:1/room;tcp
+From-Path: msrp://relay2.example.com:9000/t2;tcp msrp://alice.example.com:1/a;tcp
+-------abcd1234$
+",
+    ));
+    let last = g.head.to_path_last().unwrap();
+    assert_eq!(last.as_bytes(), b"msrp://chat.example.com:1/room;tcp");
+    assert_eq!(last.session_id(), Some(&b"room"[..]));
+    assert_eq!(last, g.head.to_path().last().unwrap());
+    let first = g.head.from_path_first().unwrap();
+    assert_eq!(first.as_bytes(), b"msrp://relay2.example.com:9000/t2;tcp");
+    assert_eq!(first.port(), Some(9000));
+}
