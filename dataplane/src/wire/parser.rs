@@ -7,7 +7,7 @@ use super::error::{ErrorKind, RejectedFrame, WireError};
 use super::head::{FrameHead, HeadFields, HeaderName, Method, StartLine};
 use super::ident::{is_ident, IDENT_MAX};
 use super::span::Span;
-use super::uri::validate_path;
+use super::uri::PathCache;
 use super::values::{three_digits, ByteRange, FailureReport, SuccessReport};
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
@@ -133,6 +133,8 @@ pub struct Parser {
     body_max: u64,
     /// The end-line already found at the start of the buffer: (length, flag).
     end_at_start: Option<(usize, u8)>,
+    to_cache: PathCache,
+    from_cache: PathCache,
 }
 
 impl Default for Parser {
@@ -170,6 +172,8 @@ impl Parser {
             body_len: 0,
             body_max: 0,
             end_at_start: None,
+            to_cache: PathCache::new(),
+            from_cache: PathCache::new(),
         }
     }
 
@@ -471,11 +475,11 @@ impl Parser {
         *slot = span;
         match h {
             HeaderName::ToPath => {
-                let (_, last) = validate_path(value, vs).map_err(|e| e.kind())?;
+                let (_, last) = self.to_cache.validate(value, vs).map_err(|e| e.kind())?;
                 self.fields.to_last = Some(last);
             }
             HeaderName::FromPath => {
-                let (first, _) = validate_path(value, vs).map_err(|e| e.kind())?;
+                let (first, _) = self.from_cache.validate(value, vs).map_err(|e| e.kind())?;
                 self.fields.from_first = Some(first);
             }
             HeaderName::MessageId if !is_ident(value) => {

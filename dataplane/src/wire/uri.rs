@@ -544,11 +544,60 @@ pub(crate) struct CachedUri {
 }
 
 impl CachedUri {
+    /// The same URI for a value found `base` bytes further on.
+    pub(crate) fn rebased(mut self, base: usize) -> CachedUri {
+        self.start += base as u32;
+        self.end += base as u32;
+        self
+    }
+
     /// The view over `src`, which must be the bytes the offsets were taken from (the parser's
     /// head); if they do not fit, the result is `None` rather than a panic.
     pub(crate) fn view<'a>(&self, src: &'a [u8]) -> Option<MsrpUri<'a>> {
         let raw = src.get(self.start as usize..self.end as usize)?;
         Some(MsrpUri { raw, p: self.p })
+    }
+}
+
+/// Remembers the last path value a parser validated: frames of one session repeat the same
+/// To-Path and From-Path, so an identical value (one short compare) need not be parsed again.
+#[derive(Clone)]
+pub(crate) struct PathCache {
+    len: u16,
+    buf: [u8; PathCache::CAP],
+    ends: Option<(CachedUri, CachedUri)>,
+}
+
+impl PathCache {
+    const CAP: usize = 256;
+
+    pub(crate) fn new() -> Self {
+        PathCache {
+            len: 0,
+            buf: [0; Self::CAP],
+            ends: None,
+        }
+    }
+
+    /// First and last URI of `value` (offsets from `base`), parsing only if `value` differs
+    /// from the previous one.
+    pub(crate) fn validate(
+        &mut self,
+        value: &[u8],
+        base: usize,
+    ) -> Result<(CachedUri, CachedUri), WireError> {
+        if let Some((f, l)) = self.ends {
+            if value == &self.buf[..self.len as usize] {
+                return Ok((f.rebased(base), l.rebased(base)));
+            }
+        }
+        let (f, l) = validate_path(value, 0)?;
+        if value.len() <= Self::CAP {
+            self.buf[..value.len()].copy_from_slice(value);
+            self.len = value.len() as u16;
+            self.ends = Some((f, l));
+        }
+        Ok((f.rebased(base), l.rebased(base)))
     }
 }
 

@@ -410,3 +410,55 @@ fn mixed_case_header_names_accepted() {
     assert_eq!(g.head.byte_range().unwrap().end, Some(2));
     assert_eq!(g.body, b"hi");
 }
+
+#[test]
+fn rejected_frame_carries_what_a_response_needs() {
+    let e = bad(&req(&format!(
+        "{TO}\n{FROM}\nFailure-Report: no\nByte-Range: 0-1/1\n"
+    )));
+    assert_eq!(e.kind(), ErrorKind::ByteRangeStartZero);
+    let rf = e.rejected_frame().unwrap();
+    assert_eq!(
+        rf.from_path.as_deref(),
+        Some(&b"msrp://a.example.com:2855/s2;tcp"[..])
+    );
+    assert_eq!(rf.failure_report.as_deref(), Some(&b"no"[..]));
+}
+
+#[test]
+fn byte_by_byte_feeding_of_a_large_body_is_linear() {
+    // 256 KiB fed one byte per poll: a parser that rescanned its buffer would do ~3e10 byte
+    // comparisons here and never finish; a linear one takes well under a second.
+    let body: Vec<u8> = (0..256 * 1024)
+        .map(|i| b"ab\r\n---- -------x"[i % 17])
+        .collect();
+    let mut data = crlf(&format!(
+        "MSRP abcd1234 SEND\n{TO}\n{FROM}\nContent-Type: text/plain\n\n"
+    ));
+    data.extend_from_slice(&body);
+    data.extend_from_slice(b"\r\n-------abcd1234$\r\n");
+    let mut p = Parser::default();
+    let mut buf = BytesMut::new();
+    let mut got = Vec::new();
+    let mut ended = false;
+    let mut in_body = false;
+    for &b in &data {
+        buf.extend_from_slice(&[b]);
+        while let Some(ev) = p.poll(&mut buf).unwrap() {
+            match ev {
+                Event::Body(b) => got.extend_from_slice(&b),
+                Event::End { .. } => ended = true,
+                Event::Head(_) => in_body = true,
+            }
+        }
+        // In the body, never more than an end-line's worth of bytes is held back.
+        assert!(
+            !in_body || ended || buf.len() <= 44,
+            "held back {} bytes",
+            buf.len()
+        );
+    }
+    assert!(ended);
+    assert_eq!(got, body);
+    assert!(p.is_idle());
+}

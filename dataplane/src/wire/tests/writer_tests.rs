@@ -210,3 +210,52 @@ From-Path: msrp://relay2.example.com:9000/t2;tcp msrp://alice.example.com:1/a;tc
     assert_eq!(first.as_bytes(), b"msrp://relay2.example.com:9000/t2;tcp");
     assert_eq!(first.port(), Some(9000));
 }
+
+#[test]
+fn repeated_paths_reuse_the_parse_but_stay_correct() {
+    // Same To-Path at different offsets (tids of different lengths), then a different one,
+    // then an invalid one: the per-parser path cache must not leak a stale result.
+    let data = crlf(
+        "MSRP abcd SEND
+To-Path: msrp://chat.example.com:1/room;tcp
+From-Path: msrp://alice.example.com:1/a;tcp
+-------abcd$
+MSRP abcdefghijkl SEND
+To-Path: msrp://chat.example.com:1/room;tcp
+From-Path: msrp://alice.example.com:1/a;tcp
+-------abcdefghijkl$
+MSRP efgh SEND
+To-Path: msrp://chat.example.com:1/other;tcp
+From-Path: msrp://alice.example.com:1/a;tcp
+-------efgh$
+MSRP ijkl SEND
+To-Path: msrp://chat.example.com:1/room;tc p
+From-Path: msrp://alice.example.com:1/a;tcp
+-------ijkl$
+",
+    );
+    let v = parse_all(&data);
+    let sid = |i: usize| {
+        v[i].as_ref()
+            .unwrap()
+            .head
+            .to_path_last()
+            .unwrap()
+            .session_id()
+            .unwrap()
+            .to_vec()
+    };
+    assert_eq!(sid(0), b"room");
+    assert_eq!(sid(1), b"room");
+    assert_eq!(
+        v[1].as_ref()
+            .unwrap()
+            .head
+            .from_path_first()
+            .unwrap()
+            .as_bytes(),
+        b"msrp://alice.example.com:1/a;tcp"
+    );
+    assert_eq!(sid(2), b"other");
+    assert_eq!(v[3].as_ref().unwrap_err().kind(), ErrorKind::Uri);
+}
