@@ -462,3 +462,27 @@ fn byte_by_byte_feeding_of_a_large_body_is_linear() {
     assert_eq!(got, body);
     assert!(p.is_idle());
 }
+
+#[test]
+fn short_and_long_body_searches_agree() {
+    // Bodies around the 256-byte switch between the CR search and the SIMD searcher, with
+    // near-miss end-lines placed at every distance from the real one.
+    for len in [0usize, 1, 8, 9, 200, 255, 256, 257, 300, 600] {
+        for miss in [
+            "\r\n-------abcd123$\r\n",
+            "\r\n------",
+            "\r",
+            "\r\n-------abcd1234",
+        ] {
+            let mut body = "x".repeat(len);
+            let at = len / 2;
+            body.insert_str(at, miss);
+            let data = crlf(&format!(
+                "MSRP abcd1234 SEND\n{TO}\n{FROM}\nContent-Type: text/plain\n\n"
+            ));
+            let data = [&data[..], body.as_bytes(), b"\r\n-------abcd1234$\r\n"].concat();
+            let g = one(&data);
+            assert_eq!(g.body, body.as_bytes(), "len {len} miss {miss:?}");
+        }
+    }
+}
