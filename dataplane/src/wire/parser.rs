@@ -74,7 +74,10 @@ impl Continuation {
     }
 }
 
-/// What [`Parser::poll`] yields. Every frame is `Head`, zero or more `Body`, then `End`.
+/// What [`Parser::poll`] yields. Every frame is `Head`, zero or more `Body`, then `End` — except
+/// a frame whose body breaks a limit (413): its `Head` and some `Body` events are followed by a
+/// non-fatal error instead of `End`, and the parser skips the rest of that frame. A frame with a
+/// bad head yields only the error.
 #[derive(Debug, Clone)]
 // Boxing the head would cost an allocation per frame; moving ~270 bytes is cheaper.
 #[allow(clippy::large_enum_variant)]
