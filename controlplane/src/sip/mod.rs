@@ -1,1 +1,3 @@
 //! SIP: message parser, transports, transactions, registrar and outbound edge.
+
+pub mod wire;
