@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.vias().count();
         let edit = Edit {
             prepend: vec![("Via", "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKf".into())],
-            pop_route: true,
+            pop_routes: 1,
             decrement_max_forwards: true,
             ..Edit::default()
         };

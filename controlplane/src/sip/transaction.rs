@@ -185,6 +185,8 @@ pub struct TransactionLayer<D> {
     client: HashMap<TxKey, ClientTx<D>>,
     timers: BinaryHeap<Reverse<TimerEntry>>,
     out: VecDeque<Output<D>>,
+    /// (Call-ID, CSeq) of INVITE server transactions that sent a 2xx, for ACK matching.
+    accepted: HashMap<(String, u32), TxKey>,
 }
 
 impl<D: Clone> TransactionLayer<D> {
@@ -196,6 +198,7 @@ impl<D: Clone> TransactionLayer<D> {
             client: HashMap::new(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
+            accepted: HashMap::new(),
         }
     }
 
@@ -252,6 +255,13 @@ impl<D: Clone> TransactionLayer<D> {
             return RequestDisposition::Retransmission;
         }
         if is_ack {
+            // ACK for a 2xx has its own branch: match it by Call-ID and CSeq to stop the
+            // 2xx retransmissions, then hand it to the TU.
+            if let (Some(cid), Ok(cseq)) = (msg.call_id(), msg.cseq()) {
+                if let Some(k) = self.accepted.remove(&(cid.to_string(), cseq.seq)) {
+                    self.server.remove(&k);
+                }
+            }
             return RequestDisposition::AckForTu;
         }
         let invite = msg.method() == Some(Method::Invite);
@@ -277,9 +287,51 @@ impl<D: Clone> TransactionLayer<D> {
             .is_some_and(|t| t.state == ServerState::Proceeding)
     }
 
-    /// Sends a response on a server transaction (the TU's only way to respond).
-    /// Returns false if the transaction no longer exists or already sent a final response.
+    /// Sends a response on a server transaction as a UAS (a 2xx to INVITE is retransmitted
+    /// until the ACK). Returns false if the transaction no longer exists or already sent a
+    /// final response.
     pub fn respond(&mut self, key: &str, code: u16, data: Bytes, now: Instant) -> bool {
+        if (200..300).contains(&code) {
+            if let Some(tx) = self.server.get(key) {
+                if tx.invite && tx.state == ServerState::Proceeding {
+                    if let Ok(m) = Message::parse(
+                        data.clone(),
+                        super::wire::Framing::Datagram,
+                        &Default::default(),
+                    ) {
+                        if let (Some(cid), Ok(cseq)) = (m.call_id(), m.cseq()) {
+                            self.accepted
+                                .insert((cid.to_string(), cseq.seq), key.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        self.respond_inner(key, code, data, now)
+    }
+
+    /// Sends a response on a server transaction as a proxy: a 2xx to INVITE is sent once and
+    /// ends the transaction (retransmissions of the 2xx come from the UAS and are forwarded
+    /// by the proxy core, RFC 3261 §16.7 step 10 / §17.2.1).
+    pub fn forward_response(&mut self, key: &str, code: u16, data: Bytes, now: Instant) -> bool {
+        let is_invite = self.server.get(key).is_some_and(|t| t.invite);
+        if is_invite && (200..300).contains(&code) {
+            let Some(tx) = self.server.remove(key) else {
+                return false;
+            };
+            if tx.state != ServerState::Proceeding {
+                return false;
+            }
+            self.out.push_back(Output::Send {
+                dest: tx.dest,
+                data,
+            });
+            return true;
+        }
+        self.respond_inner(key, code, data, now)
+    }
+
+    fn respond_inner(&mut self, key: &str, code: u16, data: Bytes, now: Instant) -> bool {
         let cfg = self.cfg;
         let Some(tx) = self.server.get_mut(key) else {
             return false;
@@ -486,6 +538,7 @@ impl<D: Clone> TransactionLayer<D> {
             TimerKind::Timeout => {
                 if matches!(tx.state, ServerState::Completed | ServerState::Accepted) {
                     self.server.remove(&t.key);
+                    self.accepted.retain(|_, k| *k != t.key);
                     self.out.push_back(Output::ServerAckTimeout { key: t.key });
                 }
             }
@@ -704,6 +757,44 @@ CSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
         assert!(out
             .iter()
             .any(|o| matches!(o, Output::ServerAckTimeout { key: k } if *k == key)));
+        assert_eq!(l.len().0, 0);
+    }
+
+    #[test]
+    fn uas_2xx_retransmitted_until_ack_with_new_branch() {
+        let mut l = TransactionLayer::<u8>::new(TimerConfig::default());
+        let t0 = Instant::now();
+        let inv = request("INVITE", "z9hG4bK40");
+        let RequestDisposition::New(key) = l.on_request(&inv, 1, false, t0) else {
+            panic!()
+        };
+        let ok = response_to(&inv, 200, None, Some("t"), None).finish(None, b"");
+        l.respond(&key, 200, ok.clone(), t0);
+        assert_eq!(sends(&mut l), vec![ok.clone()]);
+        l.handle_timeout(t0 + Duration::from_millis(500));
+        assert_eq!(sends(&mut l), vec![ok]);
+        let ack = request("ACK", "z9hG4bK41");
+        assert_eq!(
+            l.on_request(&ack, 1, false, t0),
+            RequestDisposition::AckForTu
+        );
+        l.handle_timeout(t0 + Duration::from_secs(5));
+        assert!(sends(&mut l).is_empty());
+        assert_eq!(l.len().0, 0);
+    }
+
+    #[test]
+    fn proxy_forwards_2xx_once() {
+        let mut l = TransactionLayer::<u8>::new(TimerConfig::default());
+        let t0 = Instant::now();
+        let inv = request("INVITE", "z9hG4bK42");
+        let RequestDisposition::New(key) = l.on_request(&inv, 1, false, t0) else {
+            panic!()
+        };
+        assert!(l.forward_response(&key, 200, Bytes::from_static(b"ok"), t0));
+        assert_eq!(sends(&mut l).len(), 1);
+        l.handle_timeout(t0 + Duration::from_secs(1));
+        assert!(sends(&mut l).is_empty());
         assert_eq!(l.len().0, 0);
     }
 

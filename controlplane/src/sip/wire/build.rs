@@ -220,8 +220,8 @@ pub struct Edit<'e> {
     pub append: Vec<(&'e str, String)>,
     /// Remove the topmost Via value (responses going back).
     pub pop_via: bool,
-    /// Remove the topmost Route value.
-    pub pop_route: bool,
+    /// Remove this many topmost Route values.
+    pub pop_routes: usize,
     /// Decrement Max-Forwards (add `Max-Forwards: 70` if absent), for requests.
     pub decrement_max_forwards: bool,
     /// Remove every header field with these names.
@@ -248,7 +248,7 @@ pub fn rewrite(msg: &Message, edit: &Edit<'_>) -> Bytes {
         put_header(&mut out, n, v);
     }
     let mut via_popped = !edit.pop_via;
-    let mut route_popped = !edit.pop_route;
+    let mut routes_to_pop = edit.pop_routes;
     let mut saw_mf = false;
     for h in msg.headers() {
         if edit.remove.contains(&h.name) {
@@ -259,9 +259,13 @@ pub fn rewrite(msg: &Message, edit: &Edit<'_>) -> Bytes {
                 via_popped = true;
                 pop_first(&mut out, msg, h, "Via");
             }
-            HeaderName::Route if !route_popped => {
-                route_popped = true;
-                pop_first(&mut out, msg, h, "Route");
+            HeaderName::Route if routes_to_pop > 0 => {
+                let items: Vec<&str> = split_list(trim_lws(msg.text(h.value))).collect();
+                let n = routes_to_pop.min(items.len());
+                routes_to_pop -= n;
+                if n < items.len() {
+                    put_header(&mut out, "Route", &items[n..].join(", "));
+                }
             }
             HeaderName::MaxForwards if edit.decrement_max_forwards && !saw_mf => {
                 saw_mf = true;
