@@ -14,7 +14,7 @@ use sip_common::*;
 
 const AOR: &str = "sip:alice@example.com";
 
-fn header<'m>(m: &'m controlplane::sip::wire::Message, n: HeaderName) -> Vec<&'m str> {
+fn header(m: &controlplane::sip::wire::Message, n: HeaderName) -> Vec<&str> {
     m.list(n).collect()
 }
 
