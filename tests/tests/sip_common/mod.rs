@@ -237,9 +237,19 @@ impl Drop for Sipp {
 impl Sipp {
     /// Starts sipp with `scenario` against `target` over `transport` ("u1" or "t1").
     pub fn start(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> Sipp {
-        let log_dir =
-            std::env::temp_dir().join(format!("sipp-{}-{}", scenario, std::process::id()));
+        let log_dir = std::env::temp_dir().join(format!(
+            "sipp-{}-{}-{}",
+            scenario,
+            std::process::id(),
+            target.port()
+        ));
         let _ = std::fs::create_dir_all(&log_dir);
+        // A free local port for sipp's own socket (sipp's default 5060 would make runs collide).
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0)
+            .to_string();
         let mut cmd = Command::new("sipp");
         cmd.arg(target.to_string())
             .arg("-sf")
@@ -250,7 +260,7 @@ impl Sipp {
                 "-i",
                 "127.0.0.1",
                 "-p",
-                "0",
+                &port,
                 "-m",
                 "1",
                 "-l",
@@ -262,9 +272,12 @@ impl Sipp {
                 "-timeout_error",
                 "-nostdin",
                 "-trace_err",
+                "-trace_msg",
             ])
             .arg("-error_file")
             .arg(log_dir.join("errors.log"))
+            .arg("-message_file")
+            .arg(log_dir.join("messages.log"))
             .args(["-s", "alice"])
             .args(extra)
             .current_dir(&log_dir)
