@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dataplane::digest::{self, Challenge, CredentialStore, Credentials, NonceMinter, Verdict};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::app::{IncomingRequest, SipApp, SipHandle};
 use super::flow::{host_port, FlowKey, FlowTokens, TokenError, TransportKind};
@@ -70,11 +70,51 @@ impl Default for CoreConfig {
     }
 }
 
+/// The outgoing queue of one stream connection: other tasks push, the connection's task
+/// drains. Allocates nothing while empty (a registered, idle flow costs a few words), unlike a
+/// channel whose first block is allocated up front.
+#[derive(Debug, Default)]
+pub struct FlowQueue {
+    q: Mutex<VecDeque<Bytes>>,
+    notify: tokio::sync::Notify,
+    limit: usize,
+}
+
+impl FlowQueue {
+    /// A queue refusing pushes beyond `limit` messages.
+    pub fn new(limit: usize) -> FlowQueue {
+        FlowQueue {
+            q: Mutex::new(VecDeque::new()),
+            notify: tokio::sync::Notify::new(),
+            limit: limit.max(1),
+        }
+    }
+    /// Queues bytes; false when full.
+    pub fn push(&self, b: Bytes) -> bool {
+        let mut q = lock(&self.q);
+        if q.len() >= self.limit {
+            return false;
+        }
+        q.push_back(b);
+        drop(q);
+        self.notify.notify_one();
+        true
+    }
+    /// Takes everything queued (and frees the queue's memory).
+    pub fn take(&self) -> VecDeque<Bytes> {
+        std::mem::take(&mut *lock(&self.q))
+    }
+    /// Resolves when something was pushed since the last call.
+    pub async fn wait(&self) {
+        self.notify.notified().await
+    }
+}
+
 /// How bytes reach a flow.
 #[derive(Debug, Clone)]
 pub enum FlowSender {
     /// A connection task's queue.
-    Stream(mpsc::Sender<Bytes>),
+    Stream(Arc<FlowQueue>),
 }
 
 /// The live flows: stream connections by flow key, UDP sockets by local address.
@@ -161,7 +201,7 @@ impl FlowTable {
             _ => {
                 let s = lock(self.shard(k)).get(k).cloned();
                 match s {
-                    Some(FlowSender::Stream(tx)) => tx.try_send(data).is_ok(),
+                    Some(FlowSender::Stream(q)) => q.push(data),
                     None => false,
                 }
             }

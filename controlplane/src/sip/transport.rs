@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
 
-use super::core::{Core, FlowSender};
+use super::core::{Core, FlowQueue, FlowSender};
 use super::flow::{FlowKey, TransportKind};
 use super::stun;
 use super::wire::{Frame, Framing, Limits, Message, StreamFramer};
@@ -157,11 +156,13 @@ pub async fn serve_stream<S>(core: Arc<Core>, stream: S, flow: FlowKey, limits: 
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(limits.queue.max(1));
-    core.flows.insert(flow, FlowSender::Stream(tx));
+    let queue = Arc::new(FlowQueue::new(limits.queue));
+    core.flows.insert(flow, FlowSender::Stream(queue.clone()));
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut framer = StreamFramer::new(limits.parse);
-    let mut wbuf = BytesMut::with_capacity(1024);
+    let mut framer = StreamFramer::new_empty(limits.parse);
+    // Buffers are allocated while in use and released when drained, so that an idle flow
+    // (the common case for outbound registrations) holds almost no memory.
+    let mut wbuf = BytesMut::new();
     'conn: loop {
         tokio::select! {
             r = tokio::time::timeout(limits.idle_timeout, read_some(&mut rd, &mut framer)) => {
@@ -191,23 +192,24 @@ where
                         }
                     }
                 }
+                framer.release_if_empty();
                 if !wbuf.is_empty() {
                     if wr.write_all(&wbuf).await.is_err() {
                         break 'conn;
                     }
-                    wbuf.clear();
+                    wbuf = BytesMut::new();
                 }
             }
-            q = rx.recv() => {
-                let Some(first) = q else { break 'conn };
-                wbuf.extend_from_slice(&first);
-                while let Ok(more) = rx.try_recv() {
-                    wbuf.extend_from_slice(&more);
+            _ = queue.wait() => {
+                for b in queue.take() {
+                    wbuf.extend_from_slice(&b);
                 }
-                if wr.write_all(&wbuf).await.is_err() {
-                    break 'conn;
+                if !wbuf.is_empty() {
+                    if wr.write_all(&wbuf).await.is_err() {
+                        break 'conn;
+                    }
+                    wbuf = BytesMut::new();
                 }
-                wbuf.clear();
             }
         }
     }
@@ -221,8 +223,8 @@ async fn read_some<R: AsyncRead + Unpin>(
     framer: &mut StreamFramer,
 ) -> io::Result<usize> {
     let buf = framer.buffer_mut();
-    if buf.capacity() - buf.len() < 512 {
-        buf.reserve(2048);
+    if buf.capacity() - buf.len() < 256 {
+        buf.reserve(1024);
     }
     rd.read_buf(buf).await
 }

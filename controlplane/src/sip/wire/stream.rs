@@ -35,6 +35,21 @@ impl StreamFramer {
         }
     }
 
+    /// A framer that allocates nothing until bytes arrive.
+    pub fn new_empty(limits: Limits) -> StreamFramer {
+        StreamFramer {
+            buf: BytesMut::new(),
+            limits,
+        }
+    }
+
+    /// Frees the buffer's memory when no partial frame is pending (idle connections).
+    pub fn release_if_empty(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+
     /// The read buffer, to receive into.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         &mut self.buf
