@@ -253,3 +253,45 @@ async fn digest_challenge_and_answer() {
     assert_eq!(c.msg().await.status(), Some(200));
     assert_eq!(srv.location().len(), 1);
 }
+
+#[tokio::test]
+async fn cancel_reaches_the_callee_and_487_comes_back() {
+    let srv = start(&[]).await;
+    let tcp = addr(&srv, TransportKind::Tcp);
+    let mut callee = TcpClient::connect(tcp).await;
+    let l = callee.local;
+    callee.send(&register("TCP", l, "cc", 1, 1, "")).await;
+    assert_eq!(callee.msg().await.status(), Some(200));
+    let mut caller = TcpClient::connect(tcp).await;
+    let lc = caller.local;
+    caller.send(&invite(lc, "alice", "cancel1", None)).await;
+    let inv = callee.msg().await;
+    callee
+        .send(&answer(&inv, 180, &format!("sip:alice@{l}")))
+        .await;
+    assert_eq!(caller.msg_skip_100().await.status(), Some(180));
+    let cancel = format!(
+        "CANCEL sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/TCP {lc};branch=z9hG4bKcancel11;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=bobcancel1\r\nTo: <sip:alice@example.com>\r\n\
+Call-ID: cancel1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+    );
+    caller.send(&cancel).await;
+    let c200 = caller.msg().await;
+    assert_eq!(
+        (c200.status(), c200.cseq().unwrap().method),
+        (Some(200), "CANCEL")
+    );
+    let down = callee.msg().await;
+    assert_eq!(down.method_text(), "CANCEL");
+    assert_eq!(
+        down.top_via().unwrap().branch(),
+        inv.top_via().unwrap().branch()
+    );
+    callee.send(&answer(&down, 200, "sip:x@127.0.0.1")).await;
+    callee.send(&answer(&inv, 487, "sip:x@127.0.0.1")).await;
+    let r = caller.msg().await;
+    assert_eq!(r.status(), Some(487));
+    // The proxy ACKs the 487 downstream itself.
+    let ack = callee.msg().await;
+    assert_eq!(ack.method_text(), "ACK");
+}

@@ -68,12 +68,16 @@ async fn tls_outbound_register_and_keepalive() {
     let mut s = connector.connect(name, tcp).await.unwrap();
     let mut f = StreamFramer::new(Limits::default());
 
-    s.write_all(register("TLS", local, "tls1", 1, 1, "").as_bytes()).await.unwrap();
+    s.write_all(register("TLS", local, "tls1", 1, 1, "").as_bytes())
+        .await
+        .unwrap();
     let r = msg(read_frame(&mut s, &mut f).await);
     assert_eq!(r.status(), Some(200));
     assert_eq!(r.value(HeaderName::Require), Some("outbound"));
     assert!(r.value(HeaderName::Path).unwrap().contains("transport=tls"));
-    let b = srv.location().lookup("sip:alice@example.com", Instant::now());
+    let b = srv
+        .location()
+        .lookup("sip:alice@example.com", Instant::now());
     assert_eq!(b[0].flow.unwrap().transport, TransportKind::Tls);
 
     s.write_all(b"\r\n\r\n").await.unwrap();
@@ -106,11 +110,23 @@ async fn ipv6_udp_and_tcp_registration() {
     let udp = srv.local_addr(TransportKind::Udp).unwrap();
     let u = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
     let ul = u.local_addr().unwrap();
-    u.send_to(register("UDP", ul, "v6u", 1, 2, "").as_bytes(), udp).await.unwrap();
+    u.send_to(register("UDP", ul, "v6u", 1, 2, "").as_bytes(), udp)
+        .await
+        .unwrap();
     let r = parse(udp_recv(&u).await.into());
     assert_eq!(r.status(), Some(200));
-    assert_eq!(srv.location().lookup("sip:alice@example.com", Instant::now()).len(), 2);
+    assert_eq!(
+        srv.location()
+            .lookup("sip:alice@example.com", Instant::now())
+            .len(),
+        2
+    );
     // STUN over IPv6.
-    u.send_to(&controlplane::sip::stun::binding_request([3; 12]), udp).await.unwrap();
-    assert_eq!(controlplane::sip::stun::parse_xor_mapped(&udp_recv(&u).await), Some(ul));
+    u.send_to(&controlplane::sip::stun::binding_request([3; 12]), udp)
+        .await
+        .unwrap();
+    assert_eq!(
+        controlplane::sip::stun::parse_xor_mapped(&udp_recv(&u).await),
+        Some(ul)
+    );
 }

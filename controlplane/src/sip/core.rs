@@ -228,7 +228,8 @@ struct ProxyCtx {
     best: Option<(u16, Option<Message>)>,
     cancelled: bool,
     finished: bool,
-    created: Instant,
+    /// When a final response went upstream (the context lingers for 2xx retransmissions).
+    done_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -447,7 +448,10 @@ impl Core {
             let dead: Vec<TxKey> = sh
                 .proxies
                 .iter()
-                .filter(|(_, c)| c.finished && now.saturating_duration_since(c.created) > linger)
+                .filter(|(_, c)| {
+                    c.done_at
+                        .is_some_and(|d| now.saturating_duration_since(d) > linger)
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in dead {
@@ -825,7 +829,7 @@ impl Core {
             best: None,
             cancelled: false,
             finished: false,
-            created: now,
+            done_at: None,
         };
         let mut sh = lock(&self.shards[shard]);
         sh.proxies.insert(key.clone(), ctx);
@@ -840,7 +844,12 @@ impl Core {
             let Some(ctx) = sh.proxies.get_mut(key) else {
                 return;
             };
-            if ctx.cancelled || ctx.finished {
+            if ctx.finished {
+                return;
+            }
+            if ctx.cancelled {
+                // Whatever the cancelled branch answered (normally 487) goes upstream.
+                self.finish_best(sh, shard, key, now, out);
                 return;
             }
             let hop = loop {
@@ -916,6 +925,7 @@ impl Core {
             return;
         };
         ctx.finished = true;
+        ctx.done_at = Some(now);
         let tag = self.new_tag();
         let r =
             response_to(&ctx.req, code, None, Some(&tag), Some(ctx.src.remote)).finish(None, b"");
@@ -929,6 +939,7 @@ impl Core {
         match ctx.best.take() {
             Some((code, Some(m))) if code != 430 && code != 408 => {
                 ctx.finished = true;
+                ctx.done_at = Some(now);
                 let r = rewrite(
                     &m,
                     &Edit {
@@ -1125,6 +1136,7 @@ impl Core {
         if code < 300 {
             if code >= 200 {
                 ctx.finished = true;
+                ctx.done_at = Some(now);
             }
             if let Some(m) = msg {
                 let r = rewrite(
