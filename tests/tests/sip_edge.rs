@@ -295,3 +295,48 @@ Call-ID: cancel1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
     let ack = callee.msg().await;
     assert_eq!(ack.method_text(), "ACK");
 }
+
+#[tokio::test]
+async fn invite_from_our_user_challenged_with_407_when_configured() {
+    use dataplane::digest::{Challenge, Credentials};
+    let mut cfg = config(&[("bob", "builder")]);
+    cfg.core.auth_invite = true;
+    cfg.core.auth_register = false;
+    let srv = controlplane::sip::SipServer::start(cfg, None)
+        .await
+        .unwrap();
+    let tcp = addr(&srv, TransportKind::Tcp);
+    let mut callee = TcpClient::connect(tcp).await;
+    let l = callee.local;
+    callee.send(&register("TCP", l, "a407", 1, 1, "")).await;
+    assert_eq!(callee.msg().await.status(), Some(200));
+    let mut caller = TcpClient::connect(tcp).await;
+    let lc = caller.local;
+    caller.send(&invite(lc, "alice", "c407", None)).await;
+    let r = caller.msg_skip_100().await;
+    assert_eq!(r.status(), Some(407));
+    let ch = Challenge::parse(r.value(HeaderName::ProxyAuthenticate).unwrap()).unwrap();
+    let creds = Credentials::answer(
+        &ch,
+        "bob",
+        "builder",
+        "INVITE",
+        "sip:alice@example.com",
+        "x",
+        1,
+    );
+    let inv = invite(lc, "alice", "c407b", None).replace(
+        "Content-Length: 0\r\n",
+        &format!(
+            "Proxy-Authorization: {}\r\nContent-Length: 0\r\n",
+            creds.render()
+        ),
+    );
+    caller.send(&inv).await;
+    let got = callee.msg().await;
+    assert_eq!(
+        got.call_id(),
+        Some("c407b"),
+        "authenticated INVITE routed to the callee"
+    );
+}

@@ -1004,7 +1004,7 @@ impl Core {
         self.drain(&mut sh, shard, now, out);
     }
 
-    fn route_ack(&self, msg: Message, src: FlowKey, now: Instant, out: &mut Out) {
+    fn route_ack(self: &Arc<Self>, msg: Message, src: FlowKey, now: Instant, out: &mut Out) {
         let _ = now;
         // ACK for a 2xx: stateless, by Route (our tokens) or Request-URI.
         let routes: Vec<String> = msg.list(HeaderName::Route).map(str::to_string).collect();
@@ -1026,12 +1026,18 @@ impl Core {
         }
         if target.is_none() && pops == routes.len() {
             let app = lock(&self.app).clone();
-            if let Ok(ruri) = Uri::parse(msg.request_uri()) {
+            let ruri_text = msg.request_uri().to_string();
+            if let Ok(ruri) = Uri::parse(&ruri_text) {
                 if self.is_local_host(ruri.host, ruri.port) {
                     if let Some(app) = app {
                         if app.is_local_target(&ruri) {
-                            // The app sees the ACK (no transaction).
-                            let _ = app;
+                            // The app sees the ACK for its 2xx (it has no transaction).
+                            let req = IncomingRequest {
+                                msg,
+                                tx: None,
+                                source: src,
+                            };
+                            app.on_request(req, SipHandle { core: self.clone() });
                         }
                     }
                     return;
