@@ -68,3 +68,51 @@ Expires: 600\r\nContent-Length: 0\r\n\r\n"
     c.send(&answer(&notify, 200, "sip:bob@127.0.0.1")).await;
     assert_eq!(rx.await.unwrap(), Some(200), "the app saw the NOTIFY's 200");
 }
+
+struct SlowRoom {
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl SipApp for SlowRoom {
+    fn is_local_target(&self, uri: &Uri<'_>) -> bool {
+        uri.user == Some("room2")
+    }
+    fn on_request(&self, req: IncomingRequest, handle: SipHandle) {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(req.msg.method_text().to_string());
+        if req.tx.is_some() && req.msg.method_text() == "INVITE" {
+            let r = response_to(&req.msg, 180, None, Some("r2"), Some(req.source.remote));
+            handle.respond(&req, 180, r.finish(None, b""));
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancel_of_an_app_invite_is_answered_and_reported() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = Arc::new(SlowRoom { seen: seen.clone() });
+    let srv = SipServer::start(config(&[]), Some(app)).await.unwrap();
+    let mut c = TcpClient::connect(srv.local_addr(TransportKind::Tcp).unwrap()).await;
+    let l = c.local;
+    c.send(&invite(l, "room2", "appcancel", None)).await;
+    assert_eq!(c.msg_skip_100().await.status(), Some(180));
+    let cancel = format!(
+        "CANCEL sip:room2@example.com SIP/2.0\r\nVia: SIP/2.0/TCP {l};branch=z9hG4bKappcancel1;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=bobappcancel\r\nTo: <sip:room2@example.com>\r\n\
+Call-ID: appcancel\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+    );
+    c.send(&cancel).await;
+    let mut codes = vec![c.msg().await, c.msg().await];
+    codes.sort_by_key(|m| m.status());
+    assert_eq!(
+        (codes[0].status(), codes[0].cseq().unwrap().method),
+        (Some(200), "CANCEL")
+    );
+    assert_eq!(
+        (codes[1].status(), codes[1].cseq().unwrap().method),
+        (Some(487), "INVITE")
+    );
+    assert_eq!(*seen.lock().unwrap(), ["INVITE", "CANCEL"]);
+}

@@ -29,8 +29,11 @@ pub trait SipApp: Send + Sync + 'static {
     /// True if this Request-URI (in one of our domains) belongs to the application, e.g. a
     /// chat room. Called for every request not routed by Route or to a registered user.
     fn is_local_target(&self, uri: &Uri<'_>) -> bool;
-    /// A new request for a local target. The application must eventually respond (unless it
-    /// is an ACK) with [`SipHandle::respond`]; it may do so later from another task.
+    /// A request for a local target. With `tx: Some(_)` the application must eventually
+    /// respond with [`SipHandle::respond`] (it may do so later, from another task). Requests
+    /// with `tx: None` are information only: the ACK for its 2xx, or a CANCEL for one of its
+    /// pending INVITEs, which the server has already answered (200 to the CANCEL, 487 to the
+    /// INVITE).
     fn on_request(&self, req: IncomingRequest, handle: SipHandle);
 }
 

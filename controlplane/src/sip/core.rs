@@ -238,6 +238,8 @@ struct TxShard {
     proxies: HashMap<TxKey, ProxyCtx>,
     by_branch: HashMap<TxKey, TxKey>,
     app_waiters: HashMap<TxKey, oneshot::Sender<Option<Message>>>,
+    /// INVITEs handed to the application and not yet answered finally (for CANCEL).
+    app_invites: HashMap<TxKey, (Message, FlowKey)>,
 }
 
 type Out = Vec<(FlowKey, Bytes)>;
@@ -295,6 +297,7 @@ impl Core {
                         proxies: HashMap::new(),
                         by_branch: HashMap::new(),
                         app_waiters: HashMap::new(),
+                        app_invites: HashMap::new(),
                     })
                 })
                 .collect(),
@@ -700,6 +703,11 @@ impl Core {
         let app = lock(&self.app).clone();
         if let Some(app) = app {
             if app.is_local_target(&ruri) {
+                if method == Method::Invite {
+                    lock(&self.shards[shard])
+                        .app_invites
+                        .insert(key.clone(), (msg.clone(), src));
+                }
                 let req = IncomingRequest {
                     msg,
                     tx: Some(key),
@@ -956,7 +964,7 @@ impl Core {
     }
 
     fn handle_cancel(
-        &self,
+        self: &Arc<Self>,
         msg: &Message,
         key: &str,
         shard: usize,
@@ -976,6 +984,27 @@ impl Core {
             .get(&invite_key)
             .and_then(|c| (!c.finished).then(|| c.current.clone()));
         let Some(current) = pending else {
+            // An INVITE the application is still handling: answer CANCEL 200 and the INVITE
+            // 487 here, and tell the application (its later answer finds no transaction).
+            if let Some((invite, isrc)) = sh.app_invites.remove(&invite_key) {
+                let ok = self.local_response(msg, 200, &[], src);
+                sh.layer.respond(key, 200, ok, now);
+                let tag = self.new_tag();
+                let r487 = response_to(&invite, 487, None, Some(&tag), Some(isrc.remote))
+                    .finish(None, b"");
+                sh.layer.respond(&invite_key, 487, r487, now);
+                self.drain(&mut sh, shard, now, out);
+                drop(sh);
+                if let Some(app) = lock(&self.app).clone() {
+                    let req = IncomingRequest {
+                        msg: msg.clone(),
+                        tx: None,
+                        source: *src,
+                    };
+                    app.on_request(req, SipHandle { core: self.clone() });
+                }
+                return;
+            }
             drop(sh);
             self.reply(msg, shard, key, 481, &[], src, now, out);
             return;
@@ -1300,6 +1329,9 @@ impl Core {
         let Some(key) = &req.tx else { return };
         let shard = self.shard_for_request(&req.msg);
         let mut out = Vec::new();
+        if code >= 200 {
+            lock(&self.shards[shard]).app_invites.remove(key);
+        }
         self.respond(shard, key, code, response, Instant::now(), &mut out);
         self.deliver(out, None);
     }
