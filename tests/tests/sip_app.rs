@@ -104,7 +104,7 @@ Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=bobappcancel\r\nTo: <sip:roo
 Call-ID: appcancel\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
     );
     c.send(&cancel).await;
-    let mut codes = vec![c.msg().await, c.msg().await];
+    let mut codes = [c.msg().await, c.msg().await];
     codes.sort_by_key(|m| m.status());
     assert_eq!(
         (codes[0].status(), codes[0].cseq().unwrap().method),
