@@ -9,8 +9,9 @@ fn main() {
         Some("register") => register::register(rest),
         Some("sip-flows") => register::flows(rest),
         Some("sip-serve") => register::serve(rest),
+        Some("sip-parse") => register::parse_rate(rest),
         _ => {
-            eprintln!("usage: msrp-bench register [--calls N] [--limit L] | sip-flows [--flows N]");
+            eprintln!("usage: msrp-bench register [--calls N] [--limit L] | sip-flows [--flows N] | sip-parse [--iters N]");
             2
         }
     };

@@ -340,3 +340,20 @@ async fn invite_from_our_user_challenged_with_407_when_configured() {
         "authenticated INVITE routed to the callee"
     );
 }
+
+#[tokio::test]
+async fn udp_retransmission_gets_the_same_response() {
+    let srv = start(&[]).await;
+    let udp = addr(&srv, TransportKind::Udp);
+    let c = udp_client().await;
+    let local = c.local_addr().unwrap();
+    let reg = register("UDP", local, "rtx", 1, 1, "");
+    c.send_to(reg.as_bytes(), udp).await.unwrap();
+    let first = udp_recv(&c).await;
+    // The retransmission is absorbed by the server transaction: same bytes, same To tag,
+    // and the registrar does not see a stale CSeq (which would give 500).
+    c.send_to(reg.as_bytes(), udp).await.unwrap();
+    let second = udp_recv(&c).await;
+    assert_eq!(first, second);
+    assert_eq!(parse(second.into()).status(), Some(200));
+}

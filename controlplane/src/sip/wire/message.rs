@@ -500,8 +500,12 @@ impl Message {
 
     /// The header block as text (start line through the empty line).
     fn head(&self) -> &str {
-        // Checked as UTF-8 in `parse`; the body is not part of it.
-        std::str::from_utf8(&self.buf[..self.body.start as usize]).unwrap_or("")
+        let head = &self.buf[..self.body.start as usize];
+        // SAFETY: `parse` checked exactly this prefix with `std::str::from_utf8` before
+        // constructing the message, `buf` is an immutable `Bytes`, and `body.start` never
+        // changes after construction. Re-validating here would cost O(message) per header
+        // access, which dominated parse + validate.
+        unsafe { std::str::from_utf8_unchecked(head) }
     }
 
     /// Text of a span inside the header block.
