@@ -286,6 +286,13 @@ impl Credentials {
         if c.qop_auth && (c.cnonce.is_none() || c.nc.is_none()) {
             return Err(DigestError::Missing("cnonce/nc"));
         }
+        // nc is rendered unquoted: it must be the 8LHEX of RFC 7616.
+        if c.nc
+            .as_deref()
+            .is_some_and(|n| n.len() != 8 || !n.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(DigestError::Malformed);
+        }
         Ok(c)
     }
 

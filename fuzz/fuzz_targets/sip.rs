@@ -1,5 +1,6 @@
-//! Fuzzes the SIP wire module: datagram parse + validation + typed views + rewrite, and the
-//! stream framer fed in two pieces.
+//! Fuzzes the SIP wire module: datagram parse + validation + typed views + rewrite, the
+//! stream framer fed in two pieces, and the other parsers on the SIP port: the STUN responder
+//! and the flow-token decoder.
 #![no_main]
 
 use bytes::Bytes;
@@ -10,6 +11,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
+    let peer = "192.0.2.1:5060".parse().expect("literal");
+    let _ = controlplane::sip::stun::binding_response(data, peer);
+    let _ = controlplane::sip::stun::parse_xor_mapped(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = controlplane::sip::flow::FlowTokens::new([7; 20]).decode(s);
+    }
     let b = Bytes::copy_from_slice(data);
     if let Ok(m) = Message::parse(b.clone(), Framing::Datagram, &limits) {
         let valid = m.validate().is_ok();

@@ -121,6 +121,8 @@ pub enum FlowSender {
 #[derive(Debug, Default)]
 pub struct FlowTable {
     streams: Vec<Mutex<HashMap<FlowKey, FlowSender>>>,
+    /// (transport, remote) → flow, to reuse a connection to a URI's address (RFC 5626 §4.3).
+    by_remote: Vec<Mutex<HashMap<(TransportKind, SocketAddr), FlowKey>>>,
     udp: Mutex<HashMap<SocketAddr, Arc<StdUdp>>>,
 }
 
@@ -138,6 +140,7 @@ impl FlowTable {
     fn new() -> FlowTable {
         FlowTable {
             streams: (0..32).map(|_| Mutex::new(HashMap::new())).collect(),
+            by_remote: (0..32).map(|_| Mutex::new(HashMap::new())).collect(),
             udp: Mutex::new(HashMap::new()),
         }
     }
@@ -147,10 +150,22 @@ impl FlowTable {
     /// Registers a stream flow.
     pub fn insert(&self, k: FlowKey, s: FlowSender) {
         lock(self.shard(&k)).insert(k, s);
+        lock(self.remote_shard(k.transport, k.remote)).insert((k.transport, k.remote), k);
     }
     /// Forgets a stream flow.
     pub fn remove(&self, k: &FlowKey) {
         lock(self.shard(k)).remove(k);
+        let mut r = lock(self.remote_shard(k.transport, k.remote));
+        if r.get(&(k.transport, k.remote)) == Some(k) {
+            r.remove(&(k.transport, k.remote));
+        }
+    }
+    fn remote_shard(
+        &self,
+        t: TransportKind,
+        remote: SocketAddr,
+    ) -> &Mutex<HashMap<(TransportKind, SocketAddr), FlowKey>> {
+        &self.by_remote[(hash_of(&(t, remote)) as usize) % self.by_remote.len()]
     }
     /// Registers a UDP socket (a std socket clone used for sending).
     pub fn add_udp(&self, local: SocketAddr, s: Arc<StdUdp>) {
@@ -180,12 +195,9 @@ impl FlowTable {
                         remote,
                     })
             }
-            _ => self.streams.iter().find_map(|s| {
-                lock(s)
-                    .keys()
-                    .find(|k| k.transport == transport && k.remote == remote)
-                    .copied()
-            }),
+            _ => lock(self.remote_shard(transport, remote))
+                .get(&(transport, remote))
+                .copied(),
         }
     }
     /// Sends bytes on a flow; false if it is gone or congested.
@@ -1399,4 +1411,59 @@ pub fn build_cancel(invite: &Message) -> Bytes {
     b.header_fmt("CSeq", format_args!("{seq} CANCEL"));
     b.header("Max-Forwards", "70");
     b.finish(None, b"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fk(t: TransportKind, remote: &str) -> FlowKey {
+        FlowKey {
+            transport: t,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: remote.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn flow_table_finds_by_remote_and_forgets() {
+        let t = FlowTable::new();
+        let a = fk(TransportKind::Tcp, "192.0.2.1:4000");
+        let q = Arc::new(FlowQueue::new(2));
+        t.insert(a, FlowSender::Stream(q.clone()));
+        assert!(t.alive(&a));
+        assert_eq!(t.find(TransportKind::Tcp, a.remote), Some(a));
+        assert_eq!(t.find(TransportKind::Tls, a.remote), None);
+        assert!(t.send(&a, Bytes::from_static(b"1")));
+        assert!(t.send(&a, Bytes::from_static(b"2")));
+        assert!(!t.send(&a, Bytes::from_static(b"3")), "queue limit");
+        assert_eq!(q.take().len(), 2);
+        t.remove(&a);
+        assert!(!t.alive(&a));
+        assert_eq!(t.find(TransportKind::Tcp, a.remote), None);
+        assert!(!t.send(&a, Bytes::from_static(b"x")));
+        // No UDP socket registered: UDP flows are not alive.
+        assert!(!t.alive(&fk(TransportKind::Udp, "192.0.2.1:4000")));
+    }
+
+    #[test]
+    fn cancel_is_built_from_the_invite() {
+        let inv = Message::parse(
+            Bytes::from_static(
+                b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 1.2.3.4;branch=z9hG4bKx\r\n\
+Route: <sip:r@1.2.3.5;lr>\r\nFrom: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: k\r\n\
+CSeq: 7 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            ),
+            Framing::Stream,
+            &Limits::default(),
+        )
+        .unwrap();
+        let c = Message::parse(build_cancel(&inv), Framing::Stream, &Limits::default()).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.method(), Some(Method::Cancel));
+        assert_eq!(c.request_uri(), "sip:a@b");
+        assert_eq!(c.top_via().unwrap().branch(), Some("z9hG4bKx"));
+        assert_eq!(c.cseq().unwrap().seq, 7);
+        assert_eq!(c.list(HeaderName::Route).count(), 1);
+    }
 }

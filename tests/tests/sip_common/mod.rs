@@ -218,6 +218,22 @@ pub fn sipp_available() -> bool {
         .is_ok()
 }
 
+/// A loopback port free for both TCP and UDP right now (sipp binds both in TCP mode).
+fn free_udp_tcp_port() -> u16 {
+    for _ in 0..50 {
+        let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = l.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    0
+}
+
 /// A running sipp process, killed by PID on drop.
 pub struct Sipp {
     pub child: Child,
@@ -237,6 +253,20 @@ impl Drop for Sipp {
 impl Sipp {
     /// Starts sipp with `scenario` against `target` over `transport` ("u1" or "t1").
     pub fn start(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> Sipp {
+        // sipp exits with 254 when it cannot bind its port (another test took it between our
+        // probe and sipp's bind): try again with another port.
+        for _ in 0..5 {
+            let mut s = Sipp::start_once(scenario, target, transport, extra);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            match s.child.try_wait() {
+                Ok(Some(st)) if st.code() == Some(254) => continue,
+                _ => return s,
+            }
+        }
+        Sipp::start_once(scenario, target, transport, extra)
+    }
+
+    fn start_once(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> Sipp {
         let log_dir = std::env::temp_dir().join(format!(
             "sipp-{}-{}-{}",
             scenario,
@@ -245,11 +275,7 @@ impl Sipp {
         ));
         let _ = std::fs::create_dir_all(&log_dir);
         // A free local port for sipp's own socket (sipp's default 5060 would make runs collide).
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0)
-            .to_string();
+        let port = free_udp_tcp_port().to_string();
         let mut cmd = Command::new("sipp");
         cmd.arg(target.to_string())
             .arg("-sf")
