@@ -11,7 +11,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- Debian packages the tests and peers need --------------------------------------------
-PKGS=(kamailio kamailio-tls-modules sip-tester libdpdk-dev dpdk clang libclang-dev
+PKGS=(kamailio kamailio-tls-modules kamailio-outbound-modules sip-tester libdpdk-dev dpdk clang libclang-dev
       pkg-config ethtool iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
