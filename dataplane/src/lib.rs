@@ -4,9 +4,11 @@
 //! is the sans-IO RFC 4975 endpoint built on it. Relay, switch, workers and network backends
 //! stack on these two and never the other way round.
 
+pub mod digest;
 pub mod net;
 pub mod rings;
 pub mod runtime;
+
 pub mod session;
 pub mod wire;
 pub mod worker;
