@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod net;
+pub mod relay;
 pub mod rings;
 pub mod runtime;
 

@@ -223,6 +223,13 @@ impl<B: Backend, S: Service> Worker<B, S> {
                     }
                 } else {
                     self.rbuf(conn).clear();
+                    if let Some(c) = self.io.slot(conn) {
+                        c.connecting = false;
+                        if !c.dirty {
+                            c.dirty = true;
+                            self.io.dirty.push(conn);
+                        }
+                    }
                 }
                 self.service.on_connected(&mut self.io, conn, ok);
                 self.deadline = Some(self.io.now);
