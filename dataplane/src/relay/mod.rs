@@ -452,7 +452,12 @@ impl Relay {
                 }
             }
         }
-        self.throttled.remove(&conn);
+        // Sources paused for this destination would otherwise stay paused for good.
+        if let Some(srcs) = self.throttled.remove(&conn) {
+            for k in srcs {
+                self.throttle(io, k, false);
+            }
+        }
         for (key, tmpl) in self.sched.dest_closed(conn) {
             self.fail_stream(io, key, &tmpl, 481);
         }
