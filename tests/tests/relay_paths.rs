@@ -178,6 +178,29 @@ fn nickname_responses_are_routed_back_hop_by_hop() {
     }
 }
 
+/// Both ends on one relay: the request passes two of its tokens, and the response must come
+/// back with both rotated (To-Path the sender alone, From-Path both tokens then the answerer).
+#[test]
+fn non_send_response_through_two_tokens_of_one_relay() {
+    let r = RelayNode::new("relay.test").start();
+    let mut a = client(&r, "alice");
+    let mut focus = client(&r, "focus");
+    let ua = a.auth(&[&r.uri()], &ALICE).use_path;
+    let uf = focus.auth(&[&r.uri()], &BOB).use_path;
+    let to = path_to(&ua, &uf, &focus.uri);
+    let tid = a.send_request("NICKNAME", &to, &[("Use-Nickname", "\"al\"")]);
+    let req = focus.expect("NICKNAME at the focus", |f| f.is_request("NICKNAME"));
+    assert_eq!(req.from_path(), format!("{} {} {}", uf[0], ua[0], a.uri));
+    focus.respond(&req, 425, &[]);
+    let resp = a.response_to(&tid);
+    assert_eq!(resp.code(), Some(425));
+    assert_eq!(resp.to_path(), a.uri);
+    assert_eq!(
+        resp.from_path(),
+        format!("{} {} {}", ua[0], uf[0], focus.uri)
+    );
+}
+
 /// RFC 4976 §5.1: AUTH to the outer relay goes through the inner one with
 /// `To-Path: <inner token> <outer relay>`; the outer relay's Use-Path lists both tokens, and the
 /// chain then carries messages both ways.

@@ -492,22 +492,24 @@ impl Relay {
             }
             return;
         }
-        // Responses to other requests travel back hop by hop (RFC 4976 §6.4.3).
-        let to_raw = head
-            .raw_bytes(crate::wire::HeaderName::ToPath)
-            .unwrap_or_default();
-        let (_, rest) = split_first(&to_raw);
-        if rest.is_empty() {
-            return;
+        // Responses to other requests travel back hop by hop (RFC 4976 §6.4.3): our URIs
+        // move from To-Path to the front of From-Path, which leaves as To-Path the From-Path
+        // the request came with. That recorded path is used rather than the response's own
+        // To-Path, which may be cut short (Kamailio 5.6 answers every request with only the
+        // first From-Path URI as To-Path) and names our URIs once or twice.
+        let mut from: Vec<&[u8]> = vec![t.hop_uri.as_ref()];
+        if !t.second_hop.is_empty() {
+            from.push(t.second_hop.as_ref());
         }
+        from.push(head.from_path_raw());
         let mut buf = BytesMut::with_capacity(head.as_bytes().len() + 64);
         let mut w = ResponseWriter::with_paths(
             &mut buf,
             t.orig_tid,
             code,
             head.comment().and_then(|c| std::str::from_utf8(c).ok()),
-            &[rest.as_ref()],
-            &[t.hop_uri.as_ref(), head.from_path_raw()],
+            &[t.from.as_ref()],
+            &from,
         );
         for (name, value) in head.headers().skip(2) {
             if let Ok(n) = std::str::from_utf8(name) {
@@ -580,6 +582,7 @@ impl Relay {
             failure_report: tmpl.failure_report,
             from: tmpl.from.clone(),
             hop_uri: tmpl.first_hop(),
+            second_hop: tmpl.hops[1].clone(),
             message_id: tmpl.message_id.clone(),
             range: tmpl.byte_range.unwrap_or(crate::wire::ByteRange {
                 start: 1,

@@ -33,6 +33,9 @@ pub struct OutTxn {
     pub from: Bytes,
     /// Our URI on the path: the REPORT's From-Path, and the URI responses are addressed to.
     pub hop_uri: Bytes,
+    /// Our second URI on the path when both ends of the session use this relay (else empty):
+    /// a response passes it too on its way back.
+    pub second_hop: Bytes,
     /// Message-ID of a SEND.
     pub message_id: Option<Bytes>,
     /// Byte-Range of the chunk as sent (its end filled in when the chunk ends).
@@ -167,6 +170,7 @@ impl<B: Backend> EgressIo for EgressCtx<'_, B> {
                 failure_report: tmpl.failure_report,
                 from: tmpl.from.clone(),
                 hop_uri: tmpl.first_hop(),
+                second_hop: tmpl.hops[1].clone(),
                 message_id: tmpl.message_id.clone(),
                 range,
                 deadline: None,
