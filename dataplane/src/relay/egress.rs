@@ -25,9 +25,15 @@ pub struct StreamKey {
     pub conn: ConnId,
 }
 
+/// Worker index of the keys given to detached streams (workers are at most 64).
+const DETACHED: u8 = u8::MAX;
+
 /// One forwarded request on its way into a destination connection.
 #[derive(Debug)]
 pub struct OutStream {
+    /// The inbound connection the request came from (its transactions answer to it). Equal to
+    /// the stream's key unless the stream was detached (see [`Scheduler::start`]).
+    pub src: StreamKey,
     /// Destination connection (owned by this worker); `None` while its next hop is being
     /// resolved (everything is buffered until [`Scheduler::attach`]).
     pub dest: Option<ConnId>,
@@ -80,6 +86,8 @@ pub struct Scheduler {
     streams: HashMap<StreamKey, OutStream>,
     dests: HashMap<ConnId, Egress>,
     arena: BytesMut,
+    /// Counter naming detached streams.
+    detached: u64,
 }
 
 impl Scheduler {
@@ -100,8 +108,11 @@ impl Scheduler {
             .is_none_or(|e| e.owner.is_none() && e.waiting.is_empty() && e.control.is_empty())
     }
 
-    /// Opens a stream into `dest`. A stream already open for `key` is abandoned first (its
-    /// source started a new frame without finishing the old one, which the parser prevents).
+    /// Opens a stream into `dest`. A stream still open for `key` whose source finished its
+    /// frame only waits for its destination (it was cut short and queued behind others): it
+    /// is detached under a key of its own and still goes out whole. Any other stream still
+    /// open for `key` is abandoned (its source started a new frame without finishing the old
+    /// one, which the parser prevents).
     pub fn start(
         &mut self,
         io: &mut impl EgressIo,
@@ -109,12 +120,17 @@ impl Scheduler {
         dest: Option<ConnId>,
         tmpl: Template,
     ) {
-        if self.streams.contains_key(&key) {
-            self.abort(io, key);
+        if let Some(old) = self.streams.get(&key) {
+            if old.end.is_some() && old.dest.is_some() {
+                self.detach(key);
+            } else {
+                self.abort(io, key);
+            }
         }
         self.streams.insert(
             key,
             OutStream {
+                src: key,
                 dest: None,
                 tmpl,
                 tid: None,
@@ -128,6 +144,31 @@ impl Scheduler {
         if let Some(dest) = dest {
             self.attach(io, key, dest);
         }
+    }
+
+    /// Moves the stream of `key`, complete at its source and waiting for its destination, to a
+    /// fresh key, so that `key` can carry the source's next frame.
+    fn detach(&mut self, key: StreamKey) {
+        let Some(s) = self.streams.remove(&key) else {
+            return;
+        };
+        self.detached = self.detached.wrapping_add(1);
+        let new = StreamKey {
+            worker: DETACHED,
+            conn: ConnId {
+                idx: self.detached as u32,
+                gen: (self.detached >> 32) as u32,
+            },
+        };
+        if let Some(eg) = s.dest.and_then(|d| self.dests.get_mut(&d)) {
+            for k in eg.waiting.iter_mut().filter(|k| **k == key) {
+                *k = new;
+            }
+            if eg.owner == Some(key) {
+                eg.owner = Some(new);
+            }
+        }
+        self.streams.insert(new, s);
     }
 
     /// Gives a parked stream its destination.
@@ -229,7 +270,7 @@ impl Scheduler {
         let mut keys: Vec<StreamKey> = eg.owner.into_iter().chain(eg.waiting).collect();
         keys.dedup();
         keys.into_iter()
-            .filter_map(|k| self.streams.remove(&k).map(|s| (k, s.tmpl)))
+            .filter_map(|k| self.streams.remove(&k).map(|s| (s.src, s.tmpl)))
             .collect()
     }
 
@@ -270,7 +311,7 @@ impl Scheduler {
         let flag = s.end.unwrap_or(Continuation::Abort);
         if s.tid.is_none() {
             // Granted but never started a chunk (cannot happen: grant starts one).
-            self.start_chunk(io, key, &mut s);
+            self.start_chunk(io, &mut s);
         }
         let Some(dest) = s.dest else { return };
         for b in s.pending.drain(..) {
@@ -291,7 +332,7 @@ impl Scheduler {
         }
     }
 
-    fn start_chunk(&mut self, io: &mut impl EgressIo, key: StreamKey, s: &mut OutStream) {
+    fn start_chunk(&mut self, io: &mut impl EgressIo, s: &mut OutStream) {
         let Some(dest) = s.dest else { return };
         let tid = io.new_tid();
         for piece in s.tmpl.render(&mut self.arena, &tid, s.sent) {
@@ -299,7 +340,7 @@ impl Scheduler {
                 io.write(dest, piece);
             }
         }
-        io.chunk_started(dest, tid, key, &s.tmpl, s.sent);
+        io.chunk_started(dest, tid, s.src, &s.tmpl, s.sent);
         s.tid = Some(tid);
         s.chunk_sent = 0;
     }
@@ -325,7 +366,7 @@ impl Scheduler {
                 eg.owner = None;
                 continue;
             };
-            self.start_chunk(io, key, &mut s);
+            self.start_chunk(io, &mut s);
             s.pending_len = 0;
             while let Some(b) = s.pending.pop_front() {
                 s.sent += b.len() as u64;
