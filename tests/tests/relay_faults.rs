@@ -344,3 +344,81 @@ fn unreachable_next_hop_gets_a_failure_report() {
     assert_ne!(code, 200);
     println!("unreachable next hop reported as {code}");
 }
+
+/// The sender half of `sender_process_killed_mid_chunk`: runs only in the child process that
+/// test starts (this test binary again, with `MSRP_E2E_CHILD_SENDER` set); a no-op otherwise.
+#[test]
+fn child_sender_process() {
+    let Ok(spec) = std::env::var("MSRP_E2E_CHILD_SENDER") else {
+        return;
+    };
+    let p: Vec<&str> = spec.split('|').collect();
+    let mut a =
+        MsrpClient::connect(p[0].parse().unwrap(), "msrp://child.invalid:2855/c;tcp").unwrap();
+    let ua = a.auth(&[p[1]], &ALICE).use_path;
+    let to = vec![ua[0].clone(), p[2].to_string(), p[3].to_string()];
+    let body = pattern(100_000, 5);
+    let (_, mut frame) = a.chunk_bytes(
+        &to,
+        "killed",
+        1,
+        Some(100_000),
+        &body,
+        Continuation::Complete,
+        &[],
+    );
+    let head_end = frame.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    frame.truncate(head_end + 5000);
+    a.write_raw(&frame).unwrap();
+    assert_eq!(a.next("the relay's 200").code(), Some(200));
+    println!("CHILD-READY");
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+/// A sender process SIGKILLed in the middle of a chunk (the kernel closes its socket): the
+/// relay ends the forwarded chunk with `#`.
+#[test]
+fn sender_process_killed_mid_chunk() {
+    use e2e::procs::{child_stderr, stdout_lines, ChildGuard};
+    let r = RelayNode::new("relay.test").start();
+    let mut b = client(&r, "bob");
+    let ub = b.auth(&[&r.uri()], &BOB).use_path;
+    let spec = format!("{}|{}|{}|{}", r.plain(), r.uri(), ub[0], b.uri);
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_sender_process",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env("MSRP_E2E_CHILD_SENDER", spec)
+    .stdout(std::process::Stdio::piped())
+    .stderr(child_stderr());
+    let mut child = ChildGuard::spawn(cmd, "child sender", false).unwrap();
+    let lines = stdout_lines(child.child_mut());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains("CHILD-READY") => break,
+            Ok(_) => {}
+            Err(_) => panic!(
+                "the child sender never got going (exit: {:?})",
+                child.exited()
+            ),
+        }
+    }
+    child.signal(libc::SIGKILL);
+    let got = b.next("the abandoned chunk");
+    assert_eq!(got.flag, Continuation::Abort, "{got:?}");
+    assert_eq!(got.body, &pattern(100_000, 5)[..5000]);
+    assert_eq!(
+        got.from_path(),
+        format!(
+            "{} {} msrp://child.invalid:2855/c;tcp",
+            ub[0],
+            got.from_path_uris()[1]
+        )
+    );
+}

@@ -278,3 +278,33 @@ fn a_client_certificate_from_an_unknown_ca_is_refused() {
     let mut ok = tls_client(&r, &ca, "carol");
     ok.auth(&[&r.tls_uri()], &ALICE);
 }
+
+/// RFC 4976 §5.1 over TLS: the AUTH for the outer relay tunnelled through the inner one, which
+/// reaches the outer relay over mutually authenticated TLS.
+#[test]
+fn auth_through_inner_relay_over_mutual_tls() {
+    let dir = TempDir::new("mtls-chain");
+    let ca = TestCa::new(dir.path(), "msrp");
+    let inner = tls_node(&dir, &ca, "inner.test")
+        .host_alias("outer.test")
+        .start();
+    let outer = tls_node(&dir, &ca, "outer.test").start();
+    let mut a = tls_client(&inner, &ca, "alice");
+    let ui = a.auth(&[&inner.tls_uri()], &ALICE).use_path;
+    let outer_uri = outer.tls_uri();
+    let grant = a.auth(&[&ui[0], &outer_uri], &ALICE);
+    assert_eq!(grant.use_path.len(), 2);
+    assert_eq!(grant.use_path[0], ui[0]);
+    assert!(grant.use_path[1].starts_with("msrps://outer.test:"));
+    let mut b = tls_client(&outer, &ca, "bob");
+    let ub = b.auth(&[&outer_uri], &BOB).use_path;
+    let to = path_to(&grant.use_path, &ub, &b.uri);
+    transfer(
+        &mut a,
+        &to,
+        &mut b,
+        &pattern(1024 * 1024, 5),
+        64 * 1024,
+        "mtls-chain",
+    );
+}
