@@ -90,6 +90,13 @@ pub struct Scheduler {
     detached: u64,
 }
 
+impl OutStream {
+    /// Whether a chunk of it is being written (it owns its destination).
+    pub fn in_chunk(&self) -> bool {
+        self.tid.is_some()
+    }
+}
+
 impl Scheduler {
     /// The stream of `key`, if one is open.
     pub fn stream(&self, key: &StreamKey) -> Option<&OutStream> {

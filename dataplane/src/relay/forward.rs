@@ -299,6 +299,9 @@ impl Relay {
         if !io.is_open(dest) {
             return Err(481);
         }
+        if self.stalled.contains(&dest) {
+            return Err(408);
+        }
         sched!(self, io, start(key, Some(dest), tmpl));
         Ok(None)
     }
@@ -349,6 +352,9 @@ impl Relay {
         // URIs of non-AUTH requests carry ports (RFC 4976 §8); an AUTH to a relay may not.
         let port = next.port().unwrap_or(2855);
         if let Some(conn) = self.hops.get(tls, next.host(), port) {
+            if self.stalled.contains(&conn) {
+                return Err(408);
+            }
             sched!(self, io, start(key, Some(conn), tmpl));
             return Ok(None);
         }

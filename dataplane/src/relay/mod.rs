@@ -32,7 +32,7 @@ mod txn;
 
 pub use config::{ListenerRole, RelayConfig};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -169,8 +169,14 @@ pub struct Relay {
     /// Streams of other workers that this worker passes on to a third one (both ends of the
     /// session use this relay and their tokens live on different workers).
     relayed: HashMap<StreamKey, u8>,
-    /// Sources paused because a destination is over its high-water mark: dest -> sources.
-    throttled: HashMap<ConnId, Vec<StreamKey>>,
+    /// Sources paused because a destination is over its high-water mark: dest -> (since when,
+    /// sources).
+    throttled: HashMap<ConnId, (Instant, Vec<StreamKey>)>,
+    /// Destinations that stayed over their high-water mark for a whole transaction timeout:
+    /// streams into them are dropped (with a 408 REPORT) instead of pausing their sources,
+    /// until they drain. A source may be a relay link shared by many sessions, which a stalled
+    /// receiver must not hold up for longer than that.
+    stalled: HashSet<ConnId>,
     rng: Rng,
     stats: RelayStats,
     next_sweep: Instant,
@@ -235,6 +241,7 @@ impl Relay {
             txns: txn::Transactions::default(),
             hops: hops::Hops::default(),
             throttled: HashMap::new(),
+            stalled: HashSet::new(),
             relayed: HashMap::new(),
             rng: Rng::from_os(),
             stats: RelayStats::default(),
@@ -340,7 +347,8 @@ impl Service for Relay {
     }
 
     fn on_drained<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId) {
-        if let Some(srcs) = self.throttled.remove(&conn) {
+        self.stalled.remove(&conn);
+        if let Some((_, srcs)) = self.throttled.remove(&conn) {
             for k in srcs {
                 self.throttle(io, k, false);
             }
@@ -412,8 +420,27 @@ impl Service for Relay {
 }
 
 impl Relay {
-    /// Closes connections past probation or idle for too long, and forgets expired tokens.
+    /// Closes connections past probation or idle for too long, forgets expired tokens, and
+    /// declares destinations stalled that stayed over their high-water mark for a whole
+    /// transaction timeout (RFC 4976 §6.4.1: a hop has that long to take a chunk).
     fn sweep<B: Backend>(&mut self, io: &mut Io<B>, now: Instant) {
+        let limit = self.cfg.transaction_timeout;
+        let over: Vec<ConnId> = self
+            .throttled
+            .iter()
+            .filter(|(_, (since, _))| now.duration_since(*since) >= limit)
+            .map(|(d, _)| *d)
+            .collect();
+        for dest in over {
+            let Some((_, srcs)) = self.throttled.remove(&dest) else {
+                continue;
+            };
+            self.stalled.insert(dest);
+            for key in srcs {
+                self.drop_stalled_stream(io, key, dest);
+                self.throttle(io, key, false);
+            }
+        }
         let probation = self.cfg.probation;
         let idle = self.cfg.idle_timeout;
         let doomed: Vec<ConnId> = self
@@ -453,7 +480,8 @@ impl Relay {
             }
         }
         // Sources paused for this destination would otherwise stay paused for good.
-        if let Some(srcs) = self.throttled.remove(&conn) {
+        self.stalled.remove(&conn);
+        if let Some((_, srcs)) = self.throttled.remove(&conn) {
             for k in srcs {
                 self.throttle(io, k, false);
             }
@@ -510,6 +538,24 @@ impl Relay {
         }
     }
 
+    /// Drops the stream of `key` into the stalled `dest`: a chunk in progress is ended with `#`
+    /// (its transaction then times out into a 408 REPORT), a stream that never got going is
+    /// reported at once. Later body bytes of the frame are discarded.
+    fn drop_stalled_stream<B: Backend>(&mut self, io: &mut Io<B>, key: StreamKey, dest: ConnId) {
+        let Some(s) = self.sched.stream(&key) else {
+            return;
+        };
+        if s.dest != Some(dest) {
+            return;
+        }
+        let report = (!s.in_chunk()).then(|| s.tmpl.clone());
+        self.stats.rejected += 1;
+        sched!(self, io, abort(key));
+        if let Some(tmpl) = report {
+            self.fail_stream(io, key, &tmpl, 408);
+        }
+    }
+
     /// Applies backpressure when the destination of `key`'s stream has too much queued, or the
     /// stream itself has too much waiting.
     fn check_pressure<B: Backend>(&mut self, io: &mut Io<B>, key: StreamKey) {
@@ -518,7 +564,12 @@ impl Relay {
         };
         let Some(dest) = s.dest else { return };
         if io.queued(dest) + s.pending_len > self.cfg.high_water {
-            let list = self.throttled.entry(dest).or_default();
+            if self.stalled.contains(&dest) {
+                self.drop_stalled_stream(io, key, dest);
+                return;
+            }
+            let now = io.now();
+            let (_, list) = self.throttled.entry(dest).or_insert((now, Vec::new()));
             if !list.contains(&key) {
                 list.push(key);
                 io.notify_drained(dest);
