@@ -422,3 +422,96 @@ fn sender_process_killed_mid_chunk() {
         )
     );
 }
+
+/// A stalled receiver behind a relay-to-relay link: A1 -> R1 -> R2 -> B1 with B1 not reading,
+/// while A2 -> R1 -> R2 -> B2 shares the R1-R2 connection.
+#[test]
+fn stalled_receiver_behind_a_relay_link_does_not_block_the_link() {
+    let mut n1 = RelayNode::new("r1.test").host_alias("r2.test");
+    let mut n2 = RelayNode::new("r2.test").host_alias("r1.test");
+    n1.high_water_bytes = 256 * 1024;
+    n2.high_water_bytes = 256 * 1024;
+    // R2, next to the stalled receiver, gives up on it after 2 s (RFC 4976 §6.4.1 allows a hop
+    // 30 s); R1 waits longer, so that it does not give up on the link first.
+    n2.transaction_timeout_secs = 2;
+    n1.transaction_timeout_secs = 10;
+    let (r1, r2) = (n1.start(), n2.start());
+    let login = |r: &InProcess, name: &str, who| {
+        let mut c = client(r, name);
+        let u = c.auth(&[&r.uri()], who).use_path;
+        (c, u)
+    };
+    let (mut a1, ua1) = login(&r1, "a1", &ALICE);
+    let (b1, ub1) = login(&r2, "b1", &BOB);
+    let (mut a2, ua2) = login(&r1, "a2", &ALICE);
+    let (mut b2, ub2) = login(&r2, "b2", &BOB);
+    let to1 = path_to(&ua1, &ub1, &b1.uri);
+    let to2 = path_to(&ua2, &ub2, &b2.uri);
+    // Open the link with a message of A2's first, so that both sessions share it.
+    transfer(&mut a2, &to2, &mut b2, b"hello", 1024, "link-up");
+
+    let written = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (w, st) = (written.clone(), stop.clone());
+    let flood = pattern(64 * 1024, 9);
+    let writer = std::thread::spawn(move || {
+        let mut at = 1u64;
+        while !st.load(Ordering::Relaxed) {
+            let (_, bytes) = a1.chunk_bytes(
+                &to1,
+                "flood",
+                at,
+                Some(1 << 40),
+                &flood,
+                Continuation::More,
+                &[],
+            );
+            if a1.write_raw(&bytes).is_err() {
+                break;
+            }
+            at += flood.len() as u64;
+            w.store(at - 1, Ordering::Relaxed);
+        }
+    });
+    let mut last = 0;
+    let mut since = Instant::now();
+    let start = Instant::now();
+    while since.elapsed() < Duration::from_secs(1) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the flood never stalled"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let now = written.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
+    println!("relay link: the flood stalled after {} KiB", last / 1024);
+    // A2's session through the same link must still flow.
+    a2.set_read_timeout(Some(Duration::from_secs(10)));
+    b2.set_read_timeout(Some(Duration::from_secs(10)));
+    let t = transfer(
+        &mut a2,
+        &to2,
+        &mut b2,
+        &pattern(256 * 1024, 10),
+        64 * 1024,
+        "beside-link",
+    );
+    println!(
+        "relay link: a second session moved 256 KiB in {:?}",
+        t.elapsed
+    );
+    stop.store(true, Ordering::Relaxed);
+    drop(b1);
+    let t0 = Instant::now();
+    while !writer.is_finished() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "sender still paused after its receiver left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
