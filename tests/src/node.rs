@@ -45,6 +45,8 @@ pub struct RelayNode {
     pub max_connections: usize,
     /// `relay.block_unknown_methods`.
     pub block_unknown_methods: bool,
+    /// `relay.min_expires`.
+    pub min_expires: u32,
     /// `relay.max_expires`.
     pub max_expires: u32,
     /// Anything else, appended verbatim (whole sections).
@@ -73,6 +75,7 @@ impl RelayNode {
             high_water_bytes: 1 << 20,
             max_connections: 19_000,
             block_unknown_methods: false,
+            min_expires: 60,
             max_expires: 86_400,
             extra: String::new(),
         }
@@ -111,7 +114,7 @@ impl RelayNode {
         s.push_str(&format!(
             "\n[relay]\nrequire_auth = {}\nprobation_secs = {}\nidle_timeout_secs = {}\n\
              transaction_timeout_secs = {}\nhigh_water_bytes = {}\nmax_connections = {}\n\
-             block_unknown_methods = {}\nmax_expires = {}\n",
+             block_unknown_methods = {}\nmin_expires = {}\nmax_expires = {}\n",
             self.require_auth,
             self.probation_secs,
             self.idle_timeout_secs,
@@ -119,6 +122,7 @@ impl RelayNode {
             self.high_water_bytes,
             self.max_connections,
             self.block_unknown_methods,
+            self.min_expires,
             self.max_expires,
         ));
         for (n, p) in &self.users {
