@@ -25,8 +25,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn idle_authenticated_sessions_cost_little_memory() {
     let conns = env_usize("MSRP_IDLE_CONNECTIONS", 2_000).clamp(1, 19_500);
     let sessions = env_usize("MSRP_IDLE_SESSIONS", 10_000).max(conns);
-    let per_conn = sessions.div_ceil(conns);
-    let sessions = per_conn * conns;
+    // Spread exactly: the first `sessions % conns` connections carry one more.
+    let per_conn = |i: usize| sessions / conns + usize::from(i < sessions % conns);
 
     let dir = TempDir::new("idle");
     let mut n = RelayNode::new("relay.test");
@@ -52,8 +52,8 @@ fn idle_authenticated_sessions_cost_little_memory() {
     for i in 0..conns {
         let mut c = MsrpClient::connect(r.plain(), &format!("msrp://c{i}.invalid:1/s;tcp"))
             .unwrap_or_else(|e| panic!("connection {i}: {e}"));
-        let mut frames = Vec::with_capacity(per_conn * 200);
-        for j in 0..per_conn {
+        let mut frames = Vec::with_capacity(per_conn(i) * 200);
+        for j in 0..per_conn(i) {
             let t = c.tid();
             let from = format!("msrp://c{i}.invalid:1/s{j};tcp");
             frames.extend_from_slice(
@@ -70,8 +70,8 @@ fn idle_authenticated_sessions_cost_little_memory() {
     }
     let written = start.elapsed();
     let mut granted = 0usize;
-    for c in &mut clients {
-        for _ in 0..per_conn {
+    for (i, c) in clients.iter_mut().enumerate() {
+        for _ in 0..per_conn(i) {
             let f = c.next("200 to AUTH");
             assert_eq!(f.code(), Some(200), "{f:?}");
             granted += 1;
@@ -88,9 +88,10 @@ fn idle_authenticated_sessions_cost_little_memory() {
     let per_session_anon =
         (after.anon_kib.saturating_sub(base.anon_kib)) as f64 * 1024.0 / sessions as f64;
     println!(
-        "idle sessions: {sessions} sessions on {conns} connections ({per_conn} per connection); \
+        "idle sessions: {sessions} sessions on {conns} connections ({:.1} per connection); \
          AUTHs written in {written:?}, all granted after {authed:?}; msrpd CPU {cpu:?} \
          ({:.1} us per AUTH); msrpd fds {fds}",
+        sessions as f64 / conns as f64,
         cpu.as_secs_f64() * 1e6 / sessions as f64
     );
     println!(
@@ -110,4 +111,73 @@ fn idle_authenticated_sessions_cost_little_memory() {
     let tid = first.send_auth(&[&relay], &[("Authorization", &creds)]);
     assert_eq!(first.response_to(&tid).code(), Some(200));
     drop(clients);
+}
+
+/// The same over TLS (`msrps`), where each connection also carries a rustls session. Sized by
+/// `MSRP_IDLE_TLS_CONNECTIONS` (default 300, two sessions each).
+#[test]
+fn idle_tls_sessions_memory() {
+    use e2e::pki::TestCa;
+    let conns = env_usize("MSRP_IDLE_TLS_CONNECTIONS", 300).clamp(1, 19_500);
+    let dir = TempDir::new("idle-tls");
+    let ca = TestCa::new(dir.path(), "msrp");
+    let leaf = ca.leaf(dir.path(), "relay.test");
+    let mut n = RelayNode::new("relay.test");
+    n.plain = false;
+    n.tls = true;
+    n.cert = Some((leaf.cert_path.clone(), leaf.key_path.clone()));
+    n.ca = vec![ca.pem_path.clone()];
+    n.max_connections = 19_900;
+    let r = n.spawn(Path::new(env!("CARGO_BIN_EXE_msrpd")), dir.path());
+    let pid = r.pid();
+    let relay = r.tls_uri();
+    let tls = ca.client_config();
+
+    let mut first = MsrpClient::connect_tls(
+        r.tls(),
+        "relay.test",
+        tls.clone(),
+        "msrps://c0.invalid:1/w;tcp",
+    )
+    .unwrap();
+    let tid = first.send_auth(&[&relay], &[]);
+    let ch = first.response_to(&tid);
+    let creds = first.credentials(&ch, &ALICE, &relay);
+    let tid = first.send_auth(&[&relay], &[("Authorization", &creds)]);
+    assert_eq!(first.response_to(&tid).code(), Some(200));
+    std::thread::sleep(Duration::from_millis(300));
+    let base = memory(pid).unwrap();
+
+    let start = Instant::now();
+    let mut clients = Vec::with_capacity(conns);
+    for i in 0..conns {
+        let mut c = MsrpClient::connect_tls(
+            r.tls(),
+            "relay.test",
+            tls.clone(),
+            &format!("msrps://c{i}.invalid:1/s;tcp"),
+        )
+        .unwrap_or_else(|e| panic!("TLS connection {i}: {e}"));
+        for _ in 0..2 {
+            let tid = c.send_auth(&[&relay], &[("Authorization", &creds)]);
+            assert_eq!(c.response_to(&tid).code(), Some(200));
+        }
+        clients.push(c);
+    }
+    let took = start.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = memory(pid).unwrap();
+    let per_conn = (after.rss_kib.saturating_sub(base.rss_kib)) as f64 * 1024.0 / conns as f64;
+    println!(
+        "idle TLS: {conns} connections, {} sessions in {took:?}; msrpd RSS {} KiB -> {} KiB: \
+         {per_conn:.0} B per TLS connection ({:.0} B per session)",
+        2 * conns,
+        base.rss_kib,
+        after.rss_kib,
+        per_conn / 2.0
+    );
+    assert!(
+        per_conn < 64.0 * 1024.0,
+        "{per_conn:.0} bytes of msrpd RSS per idle TLS connection"
+    );
 }
