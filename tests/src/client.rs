@@ -494,7 +494,7 @@ impl MsrpClient {
         to_path: &[&str],
         login: &Login,
         expires: Option<u32>,
-    ) -> Result<AuthGrant, Frame> {
+    ) -> Result<AuthGrant, Box<Frame>> {
         let exp = expires.map(|e| e.to_string());
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if let Some(e) = &exp {
@@ -513,7 +513,7 @@ impl MsrpClient {
             ch
         };
         if ok.code() != Some(200) {
-            return Err(ok);
+            return Err(Box::new(ok));
         }
         Ok(AuthGrant {
             use_path: ok.use_path(),
