@@ -32,6 +32,12 @@ fn a_token_dies_with_its_connection_even_if_the_client_comes_back() {
     transfer(&mut a, &to_b, &mut b, b"before", 1024, "before");
     let a_uri = a.uri.clone();
     drop(a);
+    // Wait until the relay has seen the close (only B's connection left).
+    let t0 = std::time::Instant::now();
+    while r.stats().connections > 1 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "close never noticed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Same client URI, new connection, old token: refused.
     let mut again = MsrpClient::connect(r.plain(), &a_uri).unwrap();
     assert_eq!(send_code(&mut again, &to_b, "stale-1"), Some(481));
