@@ -141,3 +141,66 @@ fn stalled_receiver_keeps_msrpd_memory_bounded() {
     }
     writer.join().unwrap();
 }
+
+/// The next-hop relay dies (SIGKILL) in the middle of a message: the sender gets failure
+/// REPORTs from its own relay, which goes on serving, and reaches the restarted relay later.
+#[test]
+fn next_relay_killed_mid_message() {
+    let dir = TempDir::new("kill-r2");
+    let r1 = RelayNode::new("r1.test").host_alias("r2.test").start();
+    let mut n2 = RelayNode::new("r2.test").host_alias("r1.test");
+    n2.transaction_timeout_secs = 2;
+    let r2 = n2.spawn(msrpd(), dir.path());
+    let mut a = MsrpClient::connect(r1.plain(), "msrp://a.invalid:2855/a;tcp").unwrap();
+    let mut b = MsrpClient::connect(r2.plain(), "msrp://b.invalid:2855/b;tcp").unwrap();
+    let ua = a.auth(&[&r1.uri()], &ALICE).use_path;
+    let ub = b.auth(&[&r2.uri()], &BOB).use_path;
+    let to = path_to(&ua, &ub, &b.uri);
+    // A few chunks get through, then R2 dies while B holds back its answers.
+    let tids = a.send_message(&to, "doomed", &pattern(1024 * 1024, 4), 64 * 1024, &[]);
+    let first = b.next("a first chunk");
+    assert_eq!(first.message_id(), "doomed");
+    r2.guard.kill_hard();
+    for t in &tids {
+        assert_eq!(
+            a.response_to(t).code(),
+            Some(200),
+            "R1 answers every chunk itself"
+        );
+    }
+    let rep = a.expect("a failure REPORT", |f| f.is_request("REPORT"));
+    let (_, code) = rep.status().expect("Status");
+    assert_ne!(code, 200);
+    println!(
+        "next relay killed: A got REPORT {code} for {:?}",
+        rep.byte_range()
+    );
+    // R1 still serves: a session with both ends on R1 works.
+    let mut c = MsrpClient::connect(r1.plain(), "msrp://c.invalid:2855/c;tcp").unwrap();
+    let mut d = MsrpClient::connect(r1.plain(), "msrp://d.invalid:2855/d;tcp").unwrap();
+    let uc = c.auth(&[&r1.uri()], &ALICE).use_path;
+    let ud = d.auth(&[&r1.uri()], &BOB).use_path;
+    transfer(
+        &mut c,
+        &path_to(&uc, &ud, &d.uri),
+        &mut d,
+        b"still here",
+        1024,
+        "after-kill",
+    );
+    drop(r2);
+    // A restarted R2 (new port, new tokens) is reached through the same R1.
+    let r2b = RelayNode::new("r2.test")
+        .host_alias("r1.test")
+        .spawn(msrpd(), dir.path());
+    let mut b2 = MsrpClient::connect(r2b.plain(), "msrp://b.invalid:2855/b2;tcp").unwrap();
+    let ub2 = b2.auth(&[&r2b.uri()], &BOB).use_path;
+    transfer(
+        &mut a,
+        &path_to(&ua, &ub2, &b2.uri),
+        &mut b2,
+        &pattern(200_000, 5),
+        64 * 1024,
+        "after-restart",
+    );
+}

@@ -95,6 +95,11 @@ impl ChildGuard {
         }
     }
 
+    /// Kills the child outright (SIGKILL), as a crash would.
+    pub fn kill_hard(&self) {
+        self.signal(libc::SIGKILL);
+    }
+
     /// Stops the child (SIGTERM, then SIGKILL after `grace`) and reaps it.
     pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;

@@ -308,3 +308,26 @@ fn auth_through_inner_relay_over_mutual_tls() {
         "mtls-chain",
     );
 }
+
+/// A TCP connection to the TLS port that never starts its handshake is closed after the
+/// probation period like any other silent connection (RFC 4976 §6.1).
+#[test]
+fn a_tls_connection_that_never_handshakes_is_closed() {
+    let dir = TempDir::new("tls-silent");
+    let ca = TestCa::new(dir.path(), "msrp");
+    let mut n = tls_node(&dir, &ca, "relay.test");
+    n.probation_secs = 1;
+    let r = n.start();
+    let mut s = std::net::TcpStream::connect(r.tls()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let got = s.read(&mut buf);
+    assert!(matches!(got, Ok(0)) || got.is_err(), "{got:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    println!("silent TLS connection closed after {:?}", start.elapsed());
+}

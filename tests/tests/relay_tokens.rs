@@ -35,7 +35,10 @@ fn a_token_dies_with_its_connection_even_if_the_client_comes_back() {
     // Wait until the relay has seen the close (only B's connection left).
     let t0 = std::time::Instant::now();
     while r.stats().connections > 1 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "close never noticed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "close never noticed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Same client URI, new connection, old token: refused.
