@@ -155,3 +155,47 @@ fn auth_to_kamailio_through_msrpd() {
         "inner-ours-outer-kam",
     );
 }
+
+/// A chunk larger than Kamailio takes (it closes the connection above about 16 KB): msrpd, as
+/// the previous hop, reports the failure to the sender and reaches Kamailio again afterwards.
+#[test]
+fn oversized_chunk_towards_kamailio_is_reported() {
+    let k = match Kamailio::start() {
+        Ok(k) => k,
+        Err(why) => skip!("Kamailio interop not run: {why}"),
+    };
+    let mut n = RelayNode::new("localhost");
+    n.transaction_timeout_secs = 2;
+    let r = n.start();
+    let mut a = MsrpClient::connect(r.plain(), "msrp://alice.invalid:2855/a4;tcp").unwrap();
+    let mut b = MsrpClient::connect(k.addr, "msrp://bob.invalid:2855/b4;tcp").unwrap();
+    let ua = a.auth(&[&r.uri()], &ALICE).use_path;
+    let ub = b.auth(&[&k.uri()], &AT_KAMAILIO).use_path;
+    let to = path_to(&ua, &ub, &b.uri);
+    let big = pattern(64 * 1024, 14);
+    let tid = a.send_chunk(
+        &to,
+        "too-big",
+        1,
+        Some(big.len() as u64),
+        &big,
+        Continuation::Complete,
+        &[],
+    );
+    assert_eq!(a.response_to(&tid).code(), Some(200));
+    let rep = a.expect("a failure REPORT", |f| {
+        f.is_request("REPORT") && f.message_id() == "too-big"
+    });
+    let (_, code) = rep.status().expect("Status");
+    assert_ne!(code, 200, "{rep:?}");
+    println!("64 KiB chunk towards Kamailio: REPORT {code}");
+    // Small chunks still go through.
+    transfer(
+        &mut a,
+        &to,
+        &mut b,
+        &pattern(40 * 1024, 15),
+        KAMAILIO_CHUNK,
+        "small-again",
+    );
+}
