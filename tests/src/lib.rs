@@ -26,11 +26,19 @@ pub const BOB: Login<'static> = Login {
 };
 
 /// Prints why a test does not run and returns from it (a visible skip, never a silent pass).
+/// Written straight to stderr: the test harness captures only the print macros, so the
+/// reason shows in a plain `cargo test` run too.
 #[macro_export]
 macro_rules! skip {
     ($($arg:tt)*) => {{
-        eprintln!("SKIPPED {}: {}", module_path!(), format!($($arg)*));
-        println!("SKIPPED {}: {}", module_path!(), format!($($arg)*));
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {}::{}: {}",
+            module_path!(),
+            std::thread::current().name().unwrap_or("?"),
+            format!($($arg)*)
+        );
         return;
     }};
 }
