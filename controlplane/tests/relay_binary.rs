@@ -143,38 +143,60 @@ fn stalled_receiver_keeps_msrpd_memory_bounded() {
 }
 
 /// The next-hop relay dies (SIGKILL) in the middle of a message: the sender gets failure
-/// REPORTs from its own relay, which goes on serving, and reaches the restarted relay later.
+/// REPORTs (or error responses) from its own relay, which goes on serving, and reaches the
+/// restarted relay later.
 #[test]
 fn next_relay_killed_mid_message() {
     let dir = TempDir::new("kill-r2");
     let r1 = RelayNode::new("r1.test").host_alias("r2.test").start();
-    let mut n2 = RelayNode::new("r2.test").host_alias("r1.test");
-    n2.transaction_timeout_secs = 2;
+    let n2 = RelayNode::new("r2.test").host_alias("r1.test");
     let r2 = n2.spawn(msrpd(), dir.path());
     let mut a = MsrpClient::connect(r1.plain(), "msrp://a.invalid:2855/a;tcp").unwrap();
     let mut b = MsrpClient::connect(r2.plain(), "msrp://b.invalid:2855/b;tcp").unwrap();
     let ua = a.auth(&[&r1.uri()], &ALICE).use_path;
     let ub = b.auth(&[&r2.uri()], &BOB).use_path;
     let to = path_to(&ua, &ub, &b.uri);
-    // A few chunks get through, then R2 dies while B holds back its answers.
-    let tids = a.send_message(&to, "doomed", &pattern(1024 * 1024, 4), 64 * 1024, &[]);
+    // B reads one chunk and no more, so that much of the message is still on its way (in R1)
+    // when R2 dies.
+    let body = pattern(32 * 1024 * 1024, 4);
+    let to_w = to.clone();
+    let writer = std::thread::spawn(move || {
+        let tids = a.send_message(&to_w, "doomed", &body, 256 * 1024, &[]);
+        (a, tids)
+    });
     let first = b.next("a first chunk");
     assert_eq!(first.message_id(), "doomed");
+    std::thread::sleep(Duration::from_millis(300));
     r2.guard.kill_hard();
+    let t0 = Instant::now();
+    while !writer.is_finished() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the sender never got rid of its message"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (mut a, tids) = writer.join().unwrap();
+    let mut failed = 0;
     for t in &tids {
-        assert_eq!(
-            a.response_to(t).code(),
-            Some(200),
-            "R1 answers every chunk itself"
+        if a.response_to(t).code() != Some(200) {
+            failed += 1;
+        }
+    }
+    if failed == 0 {
+        let rep = a.expect("a failure REPORT", |f| f.is_request("REPORT"));
+        let (_, code) = rep.status().expect("Status");
+        assert_ne!(code, 200);
+        println!(
+            "next relay killed: A got REPORT {code} for {:?}",
+            rep.byte_range()
+        );
+    } else {
+        println!(
+            "next relay killed: {failed} of {} chunks refused",
+            tids.len()
         );
     }
-    let rep = a.expect("a failure REPORT", |f| f.is_request("REPORT"));
-    let (_, code) = rep.status().expect("Status");
-    assert_ne!(code, 200);
-    println!(
-        "next relay killed: A got REPORT {code} for {:?}",
-        rep.byte_range()
-    );
     // R1 still serves: a session with both ends on R1 works.
     let mut c = MsrpClient::connect(r1.plain(), "msrp://c.invalid:2855/c;tcp").unwrap();
     let mut d = MsrpClient::connect(r1.plain(), "msrp://d.invalid:2855/d;tcp").unwrap();
