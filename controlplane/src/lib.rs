@@ -4,6 +4,9 @@
 //! on the hot path.
 
 pub mod conference;
+pub mod config;
+pub mod daemon;
+pub mod logging;
 pub mod nickname;
 pub mod sdp;
 pub mod sip;

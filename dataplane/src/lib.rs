@@ -6,8 +6,10 @@
 
 pub mod digest;
 pub mod net;
+pub mod relay;
 pub mod rings;
 pub mod runtime;
+
 pub mod session;
 pub mod wire;
 pub mod worker;

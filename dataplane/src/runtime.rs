@@ -40,11 +40,14 @@ impl Default for RuntimeConfig {
 }
 
 /// What a service gets when it is built on its worker thread.
-pub struct WorkerContext<P> {
+pub struct WorkerContext<C, P> {
     /// This worker's index, `0..workers`.
     pub index: usize,
     /// Rings into every worker, by index (`None` at our own index).
     pub peers: Vec<Option<RingTx<P>>>,
+    /// The worker's own control ring, for helper threads (name resolution, ...) that report
+    /// back to it.
+    pub own_control: RingTx<C>,
 }
 
 /// A running dataplane.
@@ -72,7 +75,7 @@ impl<C: Send + 'static, P: Send + 'static> Runtime<C, P> {
         B: Backend + 'static,
         S: Service<Control = C, Peer = P> + 'static,
         FB: Fn(usize) -> io::Result<B> + Send + Sync + 'static,
-        FS: Fn(WorkerContext<P>) -> S + Send + Sync + 'static,
+        FS: Fn(WorkerContext<C, P>) -> S + Send + Sync + 'static,
     {
         let n = config.workers.max(1);
         if let Some(cores) = &config.cores {
@@ -89,7 +92,7 @@ impl<C: Send + 'static, P: Send + 'static> Runtime<C, P> {
 
         // Each worker creates its backend first (its waker feeds its doorbell), then waits for
         // the rings of everybody else.
-        type Setup<C, P> = (Vec<RingRx<P>>, Vec<Option<RingTx<P>>>, RingRx<C>);
+        type Setup<C, P> = (Vec<RingRx<P>>, Vec<Option<RingTx<P>>>, RingRx<C>, RingTx<C>);
         let mut setup_txs = Vec::new();
         let (bell_tx, bell_rx) = mpsc::channel::<(usize, io::Result<Arc<Doorbell>>)>();
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, io::Result<Vec<SocketAddr>>)>();
@@ -129,12 +132,13 @@ impl<C: Send + 'static, P: Send + 'static> Runtime<C, P> {
                     };
                     let bell = Doorbell::new(b.waker());
                     let _ = bell_tx.send((i, Ok(bell.clone())));
-                    let Ok((peer_rxs, peer_txs, ctl_rx)) = srx.recv() else {
+                    let Ok((peer_rxs, peer_txs, ctl_rx, own_control)) = srx.recv() else {
                         return Ok(());
                     };
                     let svc = service(WorkerContext {
                         index: i,
                         peers: peer_txs,
+                        own_control,
                     });
                     let mut w = Worker::new(b, svc, ctl_rx, peer_rxs, bell, stop, wcfg);
                     let Ok(addrs) = addr_rx.recv() else {
@@ -205,12 +209,13 @@ impl<C: Send + 'static, P: Send + 'static> Runtime<C, P> {
                 }
             }
         }
-        for ((stx, (rxs, txs)), ctl) in setup_txs
+        for (i, ((stx, (rxs, txs)), ctl)) in setup_txs
             .into_iter()
             .zip(peer_rxs.into_iter().zip(peer_txs))
             .zip(ctl_rxs)
+            .enumerate()
         {
-            let _ = stx.send((rxs, txs, ctl));
+            let _ = stx.send((rxs, txs, ctl, controls[i].clone()));
         }
 
         // Listen: worker 0 resolves port 0, the others bind what it got.

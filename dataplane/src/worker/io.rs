@@ -45,6 +45,8 @@ pub(crate) struct ConnIo {
     pub(crate) close_after_flush: bool,
     /// The queue went above the service's high-water mark; `on_drained` fires when it empties.
     pub(crate) watch_drain: bool,
+    /// An outgoing connection that is not connected yet: output waits.
+    pub(crate) connecting: bool,
     /// TLS session when the connection is `msrps`: the queue then holds plaintext, which is
     /// encrypted at flush time (one copy, which TLS needs anyway).
     pub(crate) tls: Option<Box<rustls::Connection>>,
@@ -186,6 +188,9 @@ impl<B: Backend> Io<B> {
     pub fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
         let id = self.backend.connect(addr)?;
         self.open(id);
+        if let Some(c) = self.slot(id) {
+            c.connecting = true;
+        }
         Ok(id)
     }
 
@@ -256,6 +261,10 @@ impl<B: Backend> Io<B> {
             return Ok(FlushOutcome::Gone);
         }
         c.dirty = false;
+        if c.connecting {
+            // `Connected` marks it dirty again.
+            return Ok(FlushOutcome::Blocked);
+        }
         if let Some(tls) = c.tls.as_deref_mut() {
             loop {
                 while tls.wants_write() {

@@ -223,6 +223,13 @@ impl<B: Backend, S: Service> Worker<B, S> {
                     }
                 } else {
                     self.rbuf(conn).clear();
+                    if let Some(c) = self.io.slot(conn) {
+                        c.connecting = false;
+                        if !c.dirty {
+                            c.dirty = true;
+                            self.io.dirty.push(conn);
+                        }
+                    }
                 }
                 self.service.on_connected(&mut self.io, conn, ok);
                 self.deadline = Some(self.io.now);
@@ -296,7 +303,7 @@ impl<B: Backend, S: Service> Worker<B, S> {
             }
         }
         if self.io.is_open(conn) {
-            *self.rbuf(conn) = buf;
+            *self.rbuf(conn) = shrink_kept(buf);
             if self
                 .io
                 .slot(conn)
@@ -349,6 +356,20 @@ impl<B: Backend, S: Service> Worker<B, S> {
                 self.service.on_closed(&mut self.io, conn, cause);
             }
         }
+    }
+}
+
+/// The read buffer a connection keeps between passes. Each read reserves a whole read chunk
+/// (64 KiB by default); an idle connection (thousands of them on a relay) must not hold that:
+/// an empty buffer is dropped, and a small unparsed remainder (a frame head in progress) is
+/// moved into a buffer of its own size.
+fn shrink_kept(buf: BytesMut) -> BytesMut {
+    if buf.is_empty() {
+        BytesMut::new()
+    } else if buf.capacity() > 4 * buf.len() + 4096 {
+        BytesMut::from(&buf[..])
+    } else {
+        buf
     }
 }
 

@@ -250,3 +250,18 @@ fn tls_echo_and_broadcast() {
     tls.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"<all>");
 }
+
+#[test]
+fn idle_read_buffers_do_not_keep_a_read_chunk() {
+    let mut b = BytesMut::with_capacity(64 * 1024);
+    assert_eq!(shrink_kept(b.clone()).capacity(), 0);
+    b.extend_from_slice(b"MSRP abcd SEND\r\nTo-");
+    let kept = shrink_kept(b.clone());
+    assert_eq!(&kept[..], &b[..]);
+    assert!(kept.capacity() < 4096, "kept {} bytes", kept.capacity());
+    // A buffer mostly full stays as it is (no copy on the busy path).
+    let mut full = BytesMut::with_capacity(8192);
+    full.extend_from_slice(&[7u8; 6000]);
+    let cap = full.capacity();
+    assert_eq!(shrink_kept(full).capacity(), cap);
+}
