@@ -196,7 +196,7 @@ pub(crate) enum AuthStep {
     /// Send the AUTH again with this Authorization value.
     Retry(String),
     /// Finished: report this event.
-    Done(Event),
+    Done(Box<Event>),
 }
 
 /// The AUTH exchange in progress on a connection.
@@ -238,13 +238,13 @@ impl AuthClient {
 
     fn failed(code: u16, head: Option<&FrameHead>) -> AuthStep {
         let get = |f: fn(&FrameHead) -> Option<Result<u32, crate::wire::WireError>>| {
-            head.and_then(|h| f(h)).and_then(Result::ok)
+            head.and_then(f).and_then(Result::ok)
         };
-        AuthStep::Done(Event::AuthFailed {
+        AuthStep::Done(Box::new(Event::AuthFailed {
             code,
             min_expires: get(FrameHead::min_expires),
             max_expires: get(FrameHead::max_expires),
-        })
+        }))
     }
 
     /// Handles the response to the last AUTH.
@@ -257,10 +257,10 @@ impl AuthClient {
                     .map(|p| p.map(|u| u.ok().map(|u| u.to_owned_uri())).collect())
                     .unwrap_or(Some(Vec::new()));
                 match use_path {
-                    Some(use_path) => AuthStep::Done(Event::AuthSucceeded {
+                    Some(use_path) => AuthStep::Done(Box::new(Event::AuthSucceeded {
                         use_path,
                         expires: head.expires().and_then(Result::ok),
-                    }),
+                    })),
                     // A malformed Use-Path cannot be used: treat the exchange as failed.
                     None => Self::failed(400, Some(head)),
                 }

@@ -1583,6 +1583,7 @@ impl Connection {
                 }
             }
             AuthStep::Done(ev) => {
+                let ev = *ev;
                 self.auth = None;
                 if let Event::AuthSucceeded { use_path, .. } = &ev {
                     self.use_path.clone_from(use_path);
