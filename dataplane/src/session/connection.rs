@@ -248,6 +248,38 @@ struct InFrame {
     body: InBody,
 }
 
+/// The buffer frames are written into before being split off as `Bytes`. A refill while
+/// earlier frames are still queued cannot reuse the old allocation, so bursts grow the refill
+/// size (up to 64 KiB); once the queued frames are gone the buffer is reused in place.
+struct Scratch {
+    buf: BytesMut,
+    refill: usize,
+}
+
+impl Scratch {
+    const LOW: usize = 512;
+    const MIN: usize = 4096;
+    const MAX: usize = 64 * 1024;
+
+    fn new() -> Self {
+        Scratch {
+            buf: BytesMut::new(),
+            refill: Self::MIN,
+        }
+    }
+
+    /// The buffer, with room for a frame head; `busy`: frames written earlier still queue.
+    fn get(&mut self, busy: bool) -> &mut BytesMut {
+        if self.buf.capacity() < Self::LOW {
+            if busy {
+                self.refill = (self.refill * 2).min(Self::MAX);
+            }
+            self.buf.reserve(self.refill);
+        }
+        &mut self.buf
+    }
+}
+
 /// A random source behind a box, usable where `impl RandomSource` is expected.
 struct DynRng(Box<dyn RandomSource + Send>);
 
@@ -273,7 +305,7 @@ pub struct Connection {
     use_path: Vec<OwnedMsrpUri>,
     auth: Option<AuthClient>,
 
-    scratch: BytesMut,
+    scratch: Scratch,
     control: VecDeque<Control>,
     outbox: TimedMap<Ident, Outgoing>,
     send_queue: VecDeque<Ident>,
@@ -318,7 +350,7 @@ impl Connection {
             key_buf: Vec::with_capacity(128),
             use_path: Vec::new(),
             auth: None,
-            scratch: BytesMut::with_capacity(4096),
+            scratch: Scratch::new(),
             control: VecDeque::new(),
             outbox: TimedMap::new(),
             send_queue: VecDeque::new(),
@@ -516,7 +548,12 @@ impl Connection {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession)?;
-        let t = builders::bodiless_send(&mut self.scratch, tid, &s.prefix, mid.as_bytes());
+        let t = builders::bodiless_send(
+            self.scratch.get(!self.control.is_empty()),
+            tid,
+            &s.prefix,
+            mid.as_bytes(),
+        );
         self.control.push_back(Control {
             transmit: t,
             tx: Some((tid, TxInfo::Bodiless { session })),
@@ -566,7 +603,7 @@ impl Connection {
         }
         let client = AuthClient::new(req, Box::new(responder));
         let tid = self.new_tid();
-        let t = client.request(&mut self.scratch, tid, None);
+        let t = client.request(self.scratch.get(!self.control.is_empty()), tid, None);
         self.control.push_back(Control {
             transmit: t,
             tx: Some((tid, TxInfo::Auth)),
@@ -789,7 +826,7 @@ impl Connection {
             let m = self.outbox.get(&id)?;
             let session = self.sessions.get(&sid)?;
             let head = builders::send_head(
-                &mut self.scratch,
+                self.scratch.get(!self.control.is_empty()),
                 tid,
                 &SendHead {
                     prefix: &session.prefix,
@@ -839,7 +876,7 @@ impl Connection {
         };
         let tid = cursor.tid();
         let head = builders::send_head(
-            &mut self.scratch,
+            self.scratch.get(!self.control.is_empty()),
             tid,
             &SendHead {
                 prefix: &session.prefix,
@@ -1020,7 +1057,12 @@ impl Connection {
     }
 
     fn queue_response(&mut self, head: &FrameHead, code: u16, own_uri: &[u8]) {
-        if let Some(b) = builders::response(&mut self.scratch, head, code, own_uri) {
+        if let Some(b) = builders::response(
+            self.scratch.get(!self.control.is_empty()),
+            head,
+            code,
+            own_uri,
+        ) {
             self.control.push_back(Control {
                 transmit: Transmit::from_bytes(b),
                 tx: None,
@@ -1041,7 +1083,7 @@ impl Connection {
         };
         let tid = Ident::random(&mut self.rng);
         let t = builders::report(
-            &mut self.scratch,
+            self.scratch.get(!self.control.is_empty()),
             tid,
             &ReportParams {
                 to_path: head.from_path_raw(),
@@ -1508,7 +1550,12 @@ impl Connection {
             (Some(s), None) => s.config.local_uri.as_bytes().clone(),
             _ => return,
         };
-        if let Some(b) = builders::response_to_rejected(&mut self.scratch, rej, code, &own) {
+        if let Some(b) = builders::response_to_rejected(
+            self.scratch.get(!self.control.is_empty()),
+            rej,
+            code,
+            &own,
+        ) {
             self.control.push_back(Control {
                 transmit: Transmit::from_bytes(b),
                 tx: None,
@@ -1575,7 +1622,11 @@ impl Connection {
             AuthStep::Retry(authorization) => {
                 let tid = self.new_tid();
                 if let Some(client) = self.auth.as_ref() {
-                    let t = client.request(&mut self.scratch, tid, Some(&authorization));
+                    let t = client.request(
+                        self.scratch.get(!self.control.is_empty()),
+                        tid,
+                        Some(&authorization),
+                    );
                     self.control.push_back(Control {
                         transmit: t,
                         tx: Some((tid, TxInfo::Auth)),
