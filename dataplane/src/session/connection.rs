@@ -409,7 +409,7 @@ impl Connection {
     }
 
     fn insert_session(&mut self, config: SessionConfig) -> SessionId {
-        self.next_session += 1;
+        self.next_session = self.next_session.wrapping_add(1).max(1);
         let id = SessionId(self.next_session);
         let accept = config
             .accept_types
@@ -502,12 +502,10 @@ impl Connection {
         let id = match msg.message_id {
             Some(id) if self.outbox.contains_key(&id) => return Err(SendError::DuplicateMessageId),
             Some(id) => id,
-            None => loop {
-                let id = Ident::random(&mut self.rng);
-                if !self.outbox.contains_key(&id) {
-                    break id;
-                }
-            },
+            None => (0..64)
+                .map(|_| Ident::random(&mut self.rng))
+                .find(|id| !self.outbox.contains_key(id))
+                .ok_or(SendError::DuplicateMessageId)?,
         };
         let len = msg.body.len();
         self.outbox.insert(
@@ -803,12 +801,15 @@ impl Connection {
     // Sending internals
 
     fn new_tid(&mut self) -> Ident {
-        loop {
-            let t = Ident::random(&mut self.rng);
+        // Bounded, so that a broken random source cannot hang the engine.
+        let mut t = Ident::random(&mut self.rng);
+        for _ in 0..64 {
             if !self.tx.contains(&t) {
-                return t;
+                break;
             }
+            t = Ident::random(&mut self.rng);
         }
+        t
     }
 
     fn start_chunk(&mut self, now: Instant, id: Ident) -> Option<Transmit> {
@@ -1046,13 +1047,27 @@ impl Connection {
         }
     }
 
+    /// The peer refused the session (481/506): it is unusable on this connection, so every
+    /// message still tracked for it fails with the same code.
     fn session_refused(&mut self, session: SessionId, code: u16) {
-        if let Some(s) = self.sessions.get_mut(&session) {
-            if s.refused.is_none() {
-                s.refused = Some(code);
-                self.events
-                    .push_back(Event::SessionRefused { session, code });
-            }
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        if s.refused.is_some() {
+            return;
+        }
+        s.refused = Some(code);
+        self.events
+            .push_back(Event::SessionRefused { session, code });
+        let mut ids: Vec<Ident> = self
+            .outbox
+            .iter()
+            .filter(|(_, m)| m.session == session)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        for id in ids {
+            self.fail_message(id, session, code, FailureSource::Response);
         }
     }
 

@@ -372,3 +372,40 @@ fn failure_report_partial_answers_errors_only_and_no_answers_nothing() {
     );
     assert_eq!(p.b.messages().len(), 2);
 }
+
+#[test]
+fn progress_events_follow_each_chunk() {
+    let cfg_a = Config {
+        chunk_size: 1000,
+        ..Config::default()
+    };
+    let cfg_b = Config {
+        progress_events: true,
+        ..Config::default()
+    };
+    let mut p = Pair::new(cfg_a, cfg_b);
+    let (sa, _) = p.connect();
+    let id =
+        p.a.conn
+            .send_message(sa, OutgoingMessage::new("text/plain", payload(3500, 1)))
+            .unwrap();
+    p.drive();
+    let progress: Vec<(u64, Option<u64>)> =
+        p.b.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Progress {
+                    message_id,
+                    received,
+                    total,
+                    ..
+                } if *message_id == id => Some((*received, *total)),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        progress,
+        vec![(1000, Some(3500)), (2000, Some(3500)), (3000, Some(3500))]
+    );
+    assert!(matches!(p.b.events.last(), Some(Event::Message(_))));
+}

@@ -561,3 +561,77 @@ fn a_single_chunk_message_is_delivered_without_copying() {
         "body was copied"
     );
 }
+
+#[test]
+fn removing_a_session_aborts_its_chunk_in_progress_silently() {
+    let cfg = Config {
+        chunk_size: usize::MAX,
+        transmit_slice: 4096,
+        ..Config::default()
+    };
+    let mut p = Pair::new(cfg, Config::default());
+    let (sa, _) = p.connect();
+    p.a.conn
+        .send_message(sa, OutgoingMessage::new("text/plain", payload(100_000, 1)))
+        .unwrap();
+    p.a.conn
+        .send_message(sa, OutgoingMessage::new("text/plain", "queued"))
+        .unwrap();
+    p.a.budget = 1;
+    p.step();
+    assert!(p.a.conn.remove_session(sa).is_some());
+    p.a.budget = usize::MAX;
+    p.drive();
+    let sends: Vec<_> =
+        p.a.frames()
+            .into_iter()
+            .filter(|f| f.is_method("SEND"))
+            .collect();
+    assert_eq!(sends.last().unwrap().flag, Continuation::Abort);
+    assert!(
+        p.b.messages().is_empty(),
+        "the queued message is dropped too"
+    );
+    assert!(p.a.events.is_empty());
+    assert_eq!(p.a.conn.stats(), ConnectionStats::default());
+    assert_eq!(
+        p.a.conn
+            .send_message(sa, OutgoingMessage::new("text/plain", "x")),
+        Err(SendError::UnknownSession)
+    );
+}
+
+#[test]
+fn a_481_fails_every_message_of_the_session() {
+    let cfg = Config {
+        chunk_size: 1000,
+        ..Config::default()
+    };
+    let mut p = Pair::new(cfg, Config::default());
+    let (sa, sb) = p.connect();
+    let ids: Vec<_> = (0..3)
+        .map(|i| {
+            p.a.conn
+                .send_message(sa, OutgoingMessage::new("text/plain", payload(5000, i)))
+                .unwrap()
+        })
+        .collect();
+    // b forgets the session: its next requests get 481.
+    p.b.conn.remove_session(sb);
+    p.table.remove(&uri(B_URI));
+    p.a.budget = 1;
+    p.drive();
+    for id in &ids {
+        assert_eq!(failed(&p.a, *id).map(|f| f.0), Some(481));
+    }
+    let refused =
+        p.a.events
+            .iter()
+            .filter(|e| matches!(e, Event::SessionRefused { code: 481, .. }))
+            .count();
+    assert_eq!(refused, 1);
+    assert_eq!(p.a.conn.stats().outgoing_messages, 0);
+    // Far fewer than the 15 000 bytes queued went out.
+    let sent: usize = p.a.frames().iter().map(|f| f.body.len()).sum();
+    assert!(sent < 15_000, "{sent}");
+}
