@@ -289,7 +289,7 @@ impl RandomSource for DynRng {
     }
 }
 
-/// The MSRP endpoint state of one transport connection. See the [module docs](self).
+/// The MSRP endpoint state of one transport connection (see the [`session`](super) module).
 pub struct Connection {
     config: Arc<Config>,
     rng: DynRng,
@@ -660,7 +660,7 @@ impl Connection {
                 session,
                 message_id,
                 received,
-                reason: AbortReason::Timeout,
+                reason: AbortReason::ConnectionLost,
             });
         }
         self.in_frame = None;

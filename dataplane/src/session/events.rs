@@ -50,6 +50,8 @@ pub enum AbortReason {
     Timeout,
     /// This endpoint refused it with the given code (413 when too large).
     Refused(u16),
+    /// The user reported the connection lost.
+    ConnectionLost,
 }
 
 /// Where a send failure was learned from.

@@ -452,7 +452,7 @@ fn connection_lost_fails_everything_in_flight() {
     assert!(p.b.events.iter().any(|e| matches!(
         e,
         Event::MessageAborted {
-            reason: AbortReason::Timeout,
+            reason: AbortReason::ConnectionLost,
             ..
         }
     )));
