@@ -670,8 +670,9 @@ impl Connection {
     // Output
 
     /// The next bytes to hand to the transport, or `None` when there is nothing to send.
-    /// Call it when the transport can take more; the 30 s transaction timer of a request
-    /// starts when its last piece is returned here (at `now`).
+    /// Call it when the transport can take more, and write every piece completely and in
+    /// order (a long chunk comes out as several pieces). The 30 s transaction timer of a
+    /// request starts when its last piece is returned here (at `now`).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if self.failed {
             return None;
