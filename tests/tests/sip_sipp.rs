@@ -180,15 +180,3 @@ async fn sipp_register_digest_auth() {
     assert_ne!(s.wait(LIMIT).await, 0);
     assert!(srv.location().is_empty());
 }
-
-/// Manual debugging aid: `cargo test -p e2e --test sip_sipp serve_for_manual_sipp -- --ignored
-/// --nocapture` serves on 127.0.0.1:15060 (UDP+TCP, alice/wonderland) for 60 s.
-#[tokio::test]
-#[ignore]
-async fn serve_for_manual_sipp() {
-    let mut cfg = config(&[("alice", "wonderland")]);
-    cfg.udp = vec!["127.0.0.1:15060".parse().unwrap()];
-    cfg.tcp = vec!["127.0.0.1:15060".parse().unwrap()];
-    let _srv = SipServer::start(cfg, None).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(60)).await;
-}
