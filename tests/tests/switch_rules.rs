@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use dataplane::switch::testkit::{cpim, ChatClient, Harness};
 use dataplane::switch::{
-    AcceptTypes, ChatCaps, CloseReason, Participant, RateLimit, RoomPolicy, SessionSpec, Setup,
-    SwitchControl, SwitchEvent,
+    AcceptTypes, ActiveSetup, ChatCaps, CloseReason, Participant, RateLimit, RoomPolicy,
+    SessionSpec, Setup, SwitchControl, SwitchEvent,
 };
 use dataplane::wire::{Continuation, Method};
 
@@ -727,14 +727,14 @@ fn active_session_connects_and_sends_the_binding_send() {
     let addr = listener.local_addr().unwrap();
     let peer = format!("msrp://127.0.0.1:{}/activepeer;tcp", addr.port());
     let spec = h.add_session(ROOM, "sactive", &peer, &participant("bob"), |s| {
-        s.setup = Setup::Active {
+        s.setup = Setup::Active(Box::new(ActiveSetup {
             worker: 0,
             addr,
             tls_server_name: None,
-        }
+        }))
     });
     let (s, _) = listener.accept().unwrap();
-    let mut b = ChatClient::from_stream(s, &spec.local_uri.to_string(), &peer);
+    let mut b = ChatClient::from_stream(s, &String::from_utf8_lossy(spec.local_uri_raw()), &peer);
     let bind = b.frame();
     assert_eq!(bind.method(), Some(Method::Send));
     assert!(
@@ -753,4 +753,89 @@ fn active_session_connects_and_sends_the_binding_send() {
         String::from_utf8_lossy(b.next_send().payload()),
         "to the active one"
     );
+}
+
+/// A connection to the switch whose receive window is tiny, so that what it does not read
+/// piles up in the switch quickly.
+fn slow_stream(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect(&addr.into()).unwrap();
+    s.into()
+}
+
+#[test]
+fn congested_member_is_skipped_and_notified_without_slowing_the_room() {
+    let policy = RoomPolicy {
+        congestion_high_water: 64 * 1024,
+        rate: RateLimit {
+            per_second: 0.0,
+            burst: 1,
+        },
+        ..RoomPolicy::default()
+    };
+    let h = room(policy);
+    let mut a = join(&h, "alice");
+    let mut b = join(&h, "bob");
+    let slow = participant("mallory");
+    let sid = "sslow";
+    let peer = "msrp://client.invalid:7000/slowc;tcp";
+    h.add_session(ROOM, sid, peer, &slow, |_| {});
+    h.sync();
+    let mut m = ChatClient::from_stream(slow_stream(h.addr), &h.session_uri(sid), peer);
+    assert_eq!(m.bind().code(), Some(200));
+
+    // Bob reads everything as it comes; mallory reads nothing for now.
+    let bob = std::thread::spawn(move || {
+        let mut texts = Vec::new();
+        loop {
+            let t = b.heard();
+            let done = t == "last";
+            texts.push(t);
+            if done {
+                return texts;
+            }
+        }
+    });
+    let filler = "f".repeat(60 * 1024);
+    let mut sent = 0;
+    while h.stats().congestion_skips == 0 {
+        assert!(sent < 1000, "mallory never became congested");
+        for _ in 0..10 {
+            assert_eq!(a.say(&format!("m-fill-{sent}"), &filler), 200);
+            sent += 1;
+        }
+    }
+    assert_eq!(a.say("m-last", "last"), 200);
+    let texts = bob.join().unwrap();
+    assert_eq!(
+        texts.len(),
+        sent + 1,
+        "bob got every message while mallory stalled"
+    );
+
+    // Mallory catches up: fewer messages than were sent, then the notice.
+    let mut got = 0;
+    let notice = loop {
+        let f = m.next_send();
+        if f.cpim("From").as_deref() == Some(&format!("<{ROOM_URI}>")) {
+            break f;
+        }
+        got += 1;
+    };
+    assert!(
+        got < sent + 1,
+        "some messages were skipped ({got} of {})",
+        sent + 1
+    );
+    assert_eq!(
+        notice.cpim("To").as_deref(),
+        Some("<sip:mallory@example.com>")
+    );
+    assert!(String::from_utf8_lossy(notice.payload()).contains("not delivered"));
+    assert_eq!(notice.header("Failure-Report"), "no");
+    let s = h.stats();
+    assert_eq!(s.notices, 1);
+    assert!(s.congestion_skips >= 1);
 }

@@ -40,9 +40,18 @@ impl Relay {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            let ev = match c.parser.poll(buf) {
+            let limits = self.cfg.parser;
+            let parser = c
+                .parser
+                .get_or_insert_with(|| Box::new(crate::wire::Parser::new(limits)));
+            let ev = match parser.poll(buf) {
                 Ok(Some(ev)) => ev,
-                Ok(None) => return,
+                Ok(None) => {
+                    if parser.is_idle() && buf.is_empty() {
+                        c.parser = None;
+                    }
+                    return;
+                }
                 Err(e) => {
                     self.parse_error(io, conn, &e);
                     if e.is_fatal() {

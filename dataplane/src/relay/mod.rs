@@ -142,7 +142,9 @@ enum InFrame {
 
 /// Per-connection relay state.
 pub(crate) struct RelayConn {
-    parser: Parser,
+    /// Boxed and dropped between frames: most connections of a chat room only listen, and a
+    /// parser is 640 bytes (memory per member, RFC 7701 switch).
+    parser: Option<Box<Parser>>,
     frame: InFrame,
     /// TLS (`msrps`) connection.
     tls: bool,
@@ -282,7 +284,7 @@ impl Relay {
 
     fn new_conn(&self, now: Instant, tls: bool, inbound: bool) -> RelayConn {
         RelayConn {
-            parser: Parser::new(self.cfg.parser),
+            parser: None,
             frame: InFrame::Idle,
             tls,
             proven: !inbound,

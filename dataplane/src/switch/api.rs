@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::relay::RelayControl;
 use crate::rings::RingTx;
-use crate::wire::{Ident, MsrpUri, OwnedMsrpUri, PathIter, WireError};
+use crate::wire::{Ident, MsrpUri, PathIter, WireError};
 
 use super::uri::cpim_uri_key;
 
@@ -39,8 +39,6 @@ pub struct RateLimit {
 /// One media-type pattern of an `accept-wrapped-types` list (RFC 4975 §8.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum TypePattern {
-    /// `*`
-    Any,
     /// `type/*` (lower case)
     AnySubtype(Box<str>),
     /// `type/subtype` (lower case; parameters are ignored when matching)
@@ -51,6 +49,8 @@ enum TypePattern {
 /// Parameters on entries and on the payload's type are ignored when matching.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AcceptTypes {
+    /// `*` was listed (kept apart: the common case allocates nothing).
+    any: bool,
     entries: Vec<TypePattern>,
 }
 
@@ -58,7 +58,8 @@ impl AcceptTypes {
     /// Everything (`*`).
     pub fn any() -> AcceptTypes {
         AcceptTypes {
-            entries: vec![TypePattern::Any],
+            any: true,
+            entries: Vec::new(),
         }
     }
 
@@ -66,10 +67,11 @@ impl AcceptTypes {
     /// skipped; an empty list accepts nothing.
     pub fn parse(list: &str) -> AcceptTypes {
         let mut entries = Vec::new();
+        let mut any = false;
         for e in list.split_ascii_whitespace() {
             let e = e.split(';').next().unwrap_or_default();
             if e == "*" {
-                entries.push(TypePattern::Any);
+                any = true;
                 continue;
             }
             let Some((t, s)) = e.split_once('/') else {
@@ -85,19 +87,21 @@ impl AcceptTypes {
                 TypePattern::Exact(t, s.to_ascii_lowercase().into_boxed_str())
             });
         }
-        AcceptTypes { entries }
+        AcceptTypes { any, entries }
     }
 
     /// Whether the list accepts everything.
     pub fn accepts_any(&self) -> bool {
-        self.entries.contains(&TypePattern::Any)
+        self.any
     }
 
     /// Whether a payload of media type `ty` (e.g. `text/plain; charset=utf-8`) is acceptable.
     pub fn accepts(&self, ty: &[u8]) -> bool {
+        if self.any {
+            return true;
+        }
         let (t, s) = split_media_type(ty);
         self.entries.iter().any(|e| match e {
-            TypePattern::Any => true,
             TypePattern::AnySubtype(et) => et.as_bytes().eq_ignore_ascii_case(t),
             TypePattern::Exact(et, es) => {
                 et.as_bytes().eq_ignore_ascii_case(t) && es.as_bytes().eq_ignore_ascii_case(s)
@@ -318,15 +322,20 @@ impl Default for ChatCaps {
 pub enum Setup {
     /// The participant connects and binds with its first request.
     Passive,
-    /// The switch connects and sends a bodiless binding SEND at once.
-    Active {
-        /// The worker that opens the connection (the others only keep the roster).
-        worker: usize,
-        /// Where to connect (CEMA `c=`/`m=`, or the first `a=path` URI resolved).
-        addr: SocketAddr,
-        /// TLS with this server name (`msrps`), checked against the certificate.
-        tls_server_name: Option<String>,
-    },
+    /// The switch connects and sends a bodiless binding SEND at once (boxed: rare, and every
+    /// session carries a `Setup`).
+    Active(Box<ActiveSetup>),
+}
+
+/// Where and how the switch connects for an active session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveSetup {
+    /// The worker that opens the connection (the others only keep the roster).
+    pub worker: usize,
+    /// Where to connect (CEMA `c=`/`m=`, or the first `a=path` URI resolved).
+    pub addr: SocketAddr,
+    /// TLS with this server name (`msrps`), checked against the certificate.
+    pub tls_server_name: Option<String>,
 }
 
 /// What binds a session to a connection, shared by all workers: the first worker that sees a
@@ -387,10 +396,12 @@ impl BindSlot {
 pub struct SessionSpec {
     /// The room.
     pub room: RoomId,
-    /// Our URI for it (the `a=path` we answered): To-Path of its requests, From-Path of ours.
-    pub local_uri: OwnedMsrpUri,
-    /// The participant's path (To-Path of what we send), first hop first.
-    pub peer_path: Vec<OwnedMsrpUri>,
+    /// Our URI for it (the `a=path` we answered): To-Path of its requests, From-Path of ours;
+    /// validated by [`SessionSpec::new`].
+    local_uri: Bytes,
+    /// The participant's path (To-Path of what we send), first hop first, as validated by
+    /// [`SessionSpec::new`].
+    peer_path: Bytes,
     /// Who it is.
     pub participant: Arc<Participant>,
     /// Its `a=accept-wrapped-types` (the focus fills in its accept-types when it sent none).
@@ -401,7 +412,8 @@ pub struct SessionSpec {
     pub setup: Setup,
     /// The binding shared by all workers.
     pub bind: BindSlot,
-    pub(crate) session_id: Bytes,
+    /// Where the session-id sits in `local_uri`.
+    sid: (u16, u16),
 }
 
 /// Why a [`SessionSpec`] could not be built.
@@ -427,37 +439,58 @@ impl SessionSpec {
         peer_path: &str,
         participant: Arc<Participant>,
     ) -> Result<SessionSpec, SpecError> {
-        let local = OwnedMsrpUri::parse(Bytes::copy_from_slice(local_uri.as_bytes()))
-            .map_err(SpecError::LocalUri)?;
-        let sid = local
-            .view()
-            .session_id()
-            .map(Bytes::copy_from_slice)
-            .ok_or(SpecError::NoSessionId)?;
-        let mut path = Vec::new();
+        let view = MsrpUri::parse(local_uri.as_bytes()).map_err(SpecError::LocalUri)?;
+        let sid = view.session_id().ok_or(SpecError::NoSessionId)?;
+        let at = sid.as_ptr() as usize - local_uri.as_ptr() as usize;
+        let sid = (
+            u16::try_from(at).map_err(|_| SpecError::NoSessionId)?,
+            u16::try_from(at + sid.len()).map_err(|_| SpecError::NoSessionId)?,
+        );
+        let mut n = 0;
         for u in PathIter::new(peer_path.as_bytes()) {
-            let u: MsrpUri<'_> = u.map_err(|_| SpecError::PeerPath)?;
-            path.push(u.to_owned_uri());
+            let _: MsrpUri<'_> = u.map_err(|_| SpecError::PeerPath)?;
+            n += 1;
         }
-        if path.is_empty() {
+        if n == 0 || peer_path.ends_with(' ') {
             return Err(SpecError::PeerPath);
         }
         Ok(SessionSpec {
             room,
-            local_uri: local,
-            peer_path: path,
+            local_uri: Bytes::copy_from_slice(local_uri.as_bytes()),
+            peer_path: Bytes::copy_from_slice(peer_path.as_bytes()),
             participant,
             accept_wrapped_types: AcceptTypes::any(),
             caps: ChatCaps::default(),
             setup: Setup::Passive,
             bind: BindSlot::default(),
-            session_id: sid,
+            sid,
         })
     }
 
-    /// The session-id of [`local_uri`](Self::local_uri).
+    /// The participant's path (To-Path of what we send), URIs separated by spaces.
+    pub fn peer_path(&self) -> &[u8] {
+        &self.peer_path
+    }
+
+    /// Our URI for the session (validated when the spec was built).
+    pub fn local_uri(&self) -> Option<MsrpUri<'_>> {
+        MsrpUri::parse(&self.local_uri).ok()
+    }
+
+    /// Our URI for the session as text.
+    pub fn local_uri_raw(&self) -> &Bytes {
+        &self.local_uri
+    }
+
+    /// The session-id of the local URI.
     pub fn session_id(&self) -> &str {
-        std::str::from_utf8(&self.session_id).unwrap_or_default()
+        std::str::from_utf8(self.session_id_bytes()).unwrap_or_default()
+    }
+
+    pub(crate) fn session_id_bytes(&self) -> &[u8] {
+        self.local_uri
+            .get(self.sid.0 as usize..self.sid.1 as usize)
+            .unwrap_or_default()
     }
 }
 

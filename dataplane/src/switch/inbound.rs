@@ -61,7 +61,7 @@ impl Switch {
         let Some(own) = self
             .sessions
             .get(slot)
-            .map(|e| e.spec.local_uri.as_bytes().clone())
+            .map(|e| e.spec.local_uri_raw().clone())
         else {
             return;
         };
@@ -100,7 +100,7 @@ impl Switch {
         let Some(e) = self.sessions.get(slot) else {
             return Err((481, own));
         };
-        if !uri.same_as(&e.spec.local_uri.view()) {
+        if !e.spec.local_uri().is_some_and(|l| uri.same_as(&l)) {
             return Err((481, own));
         }
         if let Some(b) = &e.bound {
@@ -210,7 +210,7 @@ impl Switch {
             let Some(b) = self.sessions.bound_mut(slot) else {
                 return;
             };
-            if !b.bucket.take(now, policy.rate) {
+            if !b.bucket.take(now, self.epoch, policy.rate) {
                 return self.respond(io, conn, &head, 403, own);
             }
             (InKind::First, policy.max_message_size)
@@ -245,7 +245,7 @@ impl Switch {
         let own = self
             .sessions
             .get(f.slot)
-            .map(|e| e.spec.local_uri.as_bytes().clone())
+            .map(|e| e.spec.local_uri_raw().clone())
             .unwrap_or_default();
         self.respond(io, conn, &f.head, 413, &own);
         if let InKind::Next(mid) = f.kind {
@@ -354,7 +354,7 @@ impl Switch {
             return;
         };
         let spec = e.spec.clone();
-        let own = spec.local_uri.as_bytes().clone();
+        let own = spec.local_uri_raw().clone();
         let Some(room) = self.rooms.get(&spec.room) else {
             return;
         };
@@ -520,7 +520,7 @@ impl Switch {
             return;
         };
         let spec = e.spec.clone();
-        let own = spec.local_uri.as_bytes().clone();
+        let own = spec.local_uri_raw().clone();
         let Some(timeout) = self
             .rooms
             .get(&spec.room)
@@ -630,17 +630,13 @@ impl Switch {
         };
         let code = head.status_code().unwrap_or(400);
         let tid = head.transaction_id();
-        let binding = c.sessions.iter().copied().find(|&s| {
-            self.sessions
-                .get(s)
-                .and_then(|e| e.bound.as_ref())
-                .and_then(|b| b.binding)
-                .is_some_and(|t| t.as_bytes() == tid)
-        });
+        let binding = self
+            .bindings
+            .get(&conn)
+            .filter(|(_, t)| t.as_bytes() == tid)
+            .map(|(s, _)| *s);
         if let Some(slot) = binding {
-            if let Some(b) = self.sessions.bound_mut(slot) {
-                b.binding = None;
-            }
+            self.bindings.remove(&conn);
             if code != 200 {
                 self.unbind(io, slot, CloseReason::BindRefused(code));
                 if self.conns.get(&conn).is_none_or(|c| c.sessions.is_empty()) {

@@ -26,9 +26,10 @@ pub mod testkit;
 mod uri;
 
 pub use api::{
-    broadcast, push_patiently, AcceptTypes, BindSlot, BindState, ChatCaps, CloseReason, EventSink,
-    NicknameRequest, Participant, RateLimit, RoomId, RoomPolicy, RoomSpec, SessionSpec, Setup,
-    SpecError, SwitchConfig, SwitchControl, SwitchEvent, SwitchStats, MAX_WORKERS,
+    broadcast, push_patiently, AcceptTypes, ActiveSetup, BindSlot, BindState, ChatCaps,
+    CloseReason, EventSink, NicknameRequest, Participant, RateLimit, RoomId, RoomPolicy, RoomSpec,
+    SessionSpec, Setup, SpecError, SwitchConfig, SwitchControl, SwitchEvent, SwitchStats,
+    MAX_WORKERS,
 };
 pub use fanout::{ChunkMsg, SwitchPeer};
 pub use uri::cpim_uri_key;
@@ -114,6 +115,10 @@ pub struct Switch {
     nicks: HashMap<(u32, Ident), PendingNick>,
     /// Connections opened for active sessions, for the relay to adopt.
     opened: Vec<(ConnId, bool)>,
+    /// Binding SENDs of active sessions waiting for their response.
+    bindings: HashMap<ConnId, (u32, Ident)>,
+    /// Time origin of the compact per-member timestamps.
+    epoch: Instant,
     arena: Arena,
     scratch: Vec<u8>,
     rng: Rng,
@@ -169,6 +174,8 @@ impl Switch {
             flying: Vec::new(),
             nicks: HashMap::new(),
             opened: Vec::new(),
+            bindings: HashMap::new(),
+            epoch: Instant::now(),
             arena: Arena::new(),
             scratch: Vec::new(),
             rng: Rng::from_os(),
@@ -300,7 +307,7 @@ impl Switch {
             conn,
             part: e.part,
             flags,
-            prefix: PathPrefix::new(&spec.peer_path, &[&spec.local_uri]),
+            prefix: PathPrefix::new(&[spec.peer_path()], &[spec.local_uri_raw()]),
         });
         room.presence.add(self.index, 1);
         e.bound = Some(Box::new(Bound {
@@ -311,7 +318,6 @@ impl Switch {
             skipped: 0,
             notice_due: false,
             pending_nicks: 0,
-            binding: None,
         }));
         self.bound += 1;
         self.conns.entry(conn).or_default().sessions.push(slot);
@@ -566,7 +572,7 @@ impl Switch {
         let Some(room) = self.rooms.get_mut(&spec.room) else {
             return;
         };
-        if self.sessions.by_sid(&spec.session_id).is_some() {
+        if self.sessions.by_sid(spec.session_id_bytes()).is_some() {
             return;
         }
         let part = room.part_for(&spec.participant);
@@ -580,14 +586,9 @@ impl Switch {
         if let Some(p) = room.part_mut(part) {
             p.sessions.push(slot);
         }
-        if let Setup::Active {
-            worker,
-            addr,
-            tls_server_name,
-        } = &spec.setup
-        {
-            if *worker == self.index && spec.bind.claim(self.index).is_ok() {
-                self.connect_active(io, slot, &spec, *addr, tls_server_name.as_deref());
+        if let Setup::Active(a) = &spec.setup {
+            if a.worker == self.index && spec.bind.claim(self.index).is_ok() {
+                self.connect_active(io, slot, &spec, a.addr, a.tls_server_name.as_deref());
             }
         }
     }
@@ -670,7 +671,7 @@ impl Switch {
         // RFC 4975 §5.4: the active side sends a SEND at once to bind the connection.
         let tid = Ident::random(&mut self.rng);
         let mid = Ident::random(&mut self.rng);
-        let prefix = PathPrefix::new(&spec.peer_path, &[&spec.local_uri]);
+        let prefix = PathPrefix::new(&[spec.peer_path()], &[spec.local_uri_raw()]);
         let b = self.arena.room_for(256 + prefix.as_bytes().len());
         RequestWriter::with_prefix(b, tid, "SEND", &prefix)
             .message_id(mid.as_bytes())
@@ -682,14 +683,13 @@ impl Switch {
             .end(Continuation::Complete);
         let out = self.arena.take();
         io.send(conn, out);
-        if let Some(b) = self.sessions.bound_mut(slot) {
-            b.binding = Some(tid);
-        }
+        self.bindings.insert(conn, (slot, tid));
         true
     }
 
     /// The connection is gone: every session on it has failed (RFC 4975 §5.4).
     pub(crate) fn conn_closed<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId) {
+        self.bindings.remove(&conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -757,7 +757,7 @@ impl Switch {
             return;
         };
         let mid = Ident::random(&mut self.rng);
-        let prefix = PathPrefix::new(&spec.peer_path, &[&spec.local_uri]);
+        let prefix = PathPrefix::new(&[spec.peer_path()], &[spec.local_uri_raw()]);
         let b = self
             .arena
             .room_for(320 + body.len() + prefix.as_bytes().len());

@@ -36,6 +36,56 @@ impl Borrow<str> for PartKey {
     }
 }
 
+/// A session looked up by its session-id, keyed without a copy of the id.
+#[derive(Clone)]
+pub(super) struct SidKey(pub Arc<SessionSpec>);
+
+impl PartialEq for SidKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.session_id_bytes() == o.0.session_id_bytes()
+    }
+}
+impl Eq for SidKey {}
+impl Hash for SidKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.session_id_bytes().hash(h)
+    }
+}
+impl Borrow<[u8]> for SidKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.session_id_bytes()
+    }
+}
+
+/// One of a participant's URI keys, without a copy of it.
+#[derive(Clone)]
+pub(super) struct UriRef(pub Arc<Participant>, pub u32);
+
+impl UriRef {
+    fn key(&self) -> &[u8] {
+        self.0
+            .keys
+            .get(self.1 as usize)
+            .map_or(&[][..], |k| k.as_ref())
+    }
+}
+impl PartialEq for UriRef {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for UriRef {}
+impl Hash for UriRef {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key().hash(h)
+    }
+}
+impl Borrow<[u8]> for UriRef {
+    fn borrow(&self) -> &[u8] {
+        self.key()
+    }
+}
+
 /// A participant of a room, on this worker.
 pub(super) struct Part {
     pub info: Arc<Participant>,
@@ -66,7 +116,7 @@ pub(super) struct Room {
     pub parts: Vec<Option<Part>>,
     free_parts: Vec<u32>,
     pub part_by_id: HashMap<PartKey, u32>,
-    pub part_by_uri: HashMap<Bytes, u32>,
+    pub part_by_uri: HashMap<UriRef, u32>,
     /// Sessions bound on this worker.
     pub members: Vec<Member>,
     /// Bound sessions per worker, shared by all workers (taken from the first spec, which
@@ -113,8 +163,10 @@ impl Room {
             }
         };
         self.part_by_id.insert(PartKey(info.clone()), i);
-        for k in &info.keys {
-            self.part_by_uri.entry(k.clone()).or_insert(i);
+        for k in 0..info.keys.len().min(u32::MAX as usize) {
+            self.part_by_uri
+                .entry(UriRef(info.clone(), k as u32))
+                .or_insert(i);
         }
         i
     }
@@ -139,35 +191,42 @@ impl Room {
         };
         self.part_by_id.remove(p.info.id.as_str());
         for k in &p.info.keys {
-            if self.part_by_uri.get(k) == Some(&part) {
-                self.part_by_uri.remove(k);
+            if self.part_by_uri.get(k.as_ref()) == Some(&part) {
+                self.part_by_uri.remove(k.as_ref());
             }
         }
         self.free_parts.push(part);
     }
 }
 
-/// Per-sender message rate limiter.
+/// Per-sender message rate limiter. Times are milliseconds since the worker's epoch (8 bytes
+/// per member instead of 24).
 #[derive(Debug, Default)]
 pub(super) struct TokenBucket {
-    tokens: f64,
-    last: Option<Instant>,
+    tokens: f32,
+    /// Last refill in ms since the epoch, plus one (0: never).
+    last: u32,
 }
 
 impl TokenBucket {
     /// Takes one token; `false` when the sender is over its rate.
-    pub fn take(&mut self, now: Instant, rate: RateLimit) -> bool {
+    pub fn take(&mut self, now: Instant, epoch: Instant, rate: RateLimit) -> bool {
         if rate.per_second <= 0.0 {
             return true;
         }
-        let cap = f64::from(rate.burst.max(1));
-        self.tokens = match self.last {
-            None => cap,
-            Some(t) => (self.tokens
-                + now.saturating_duration_since(t).as_secs_f64() * rate.per_second)
-                .min(cap),
+        let cap = rate.burst.max(1) as f32;
+        let ms = now
+            .saturating_duration_since(epoch)
+            .as_millis()
+            .min(u128::from(u32::MAX - 1)) as u32
+            + 1;
+        self.tokens = if self.last == 0 {
+            cap
+        } else {
+            let secs = ms.saturating_sub(self.last) as f32 / 1000.0;
+            (self.tokens + secs * rate.per_second as f32).min(cap)
         };
-        self.last = Some(now);
+        self.last = ms;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -204,8 +263,6 @@ pub(super) struct Bound {
     pub skipped: u32,
     pub notice_due: bool,
     pub pending_nicks: u8,
-    /// Our binding SEND (active setup) waiting for its response.
-    pub binding: Option<Ident>,
 }
 
 /// A session installed on this worker.
@@ -225,15 +282,15 @@ struct Slot {
 pub(super) struct Sessions {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_sid: HashMap<Bytes, u32>,
+    by_sid: HashMap<SidKey, u32>,
 }
 
 impl Sessions {
     pub fn insert(&mut self, entry: SessionEntry) -> Option<u32> {
-        if self.by_sid.contains_key(&entry.spec.session_id) {
+        if self.by_sid.contains_key(entry.spec.session_id_bytes()) {
             return None;
         }
-        let sid = entry.spec.session_id.clone();
+        let sid = SidKey(entry.spec.clone());
         let slot = match self.free.pop() {
             Some(s) => {
                 let sl = &mut self.slots[s as usize];
@@ -256,7 +313,7 @@ impl Sessions {
         let sl = self.slots.get_mut(slot as usize)?;
         let e = sl.entry.take()?;
         sl.gen = sl.gen.wrapping_add(1);
-        self.by_sid.remove(&e.spec.session_id);
+        self.by_sid.remove(e.spec.session_id_bytes());
         self.free.push(slot);
         Some(e)
     }

@@ -47,6 +47,10 @@ pub(crate) struct ConnIo {
     pub(crate) watch_drain: bool,
     /// An outgoing connection that is not connected yet: output waits.
     pub(crate) connecting: bool,
+    /// Size of the next read call (adapts to what the connection sends).
+    pub(crate) read_hint: u32,
+    /// Read since the last buffer sweep.
+    pub(crate) read_recently: bool,
     /// TLS session when the connection is `msrps`: the queue then holds plaintext, which is
     /// encrypted at flush time (one copy, which TLS needs anyway).
     pub(crate) tls: Option<Box<rustls::Connection>>,
@@ -60,6 +64,16 @@ pub struct Io<B: Backend> {
     pub(crate) to_close: Vec<(ConnId, CloseCause)>,
     pub(crate) resumed: Vec<ConnId>,
     pub(crate) now: Instant,
+}
+
+impl ConnIo {
+    /// Gives back the send queue's capacity when it is empty (a burst must not leave every
+    /// member connection holding a large ring of slots).
+    pub(crate) fn trim_queue(&mut self) {
+        if self.queue.is_empty() && self.queue.capacity() > 8 {
+            self.queue = VecDeque::new();
+        }
+    }
 }
 
 impl<B: Backend> Io<B> {
