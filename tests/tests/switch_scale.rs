@@ -134,6 +134,14 @@ fn spawn_members(
             "SWITCH_STALLED",
             stalled.map_or(String::new(), |s| s.to_string()),
         )
+        .env(
+            "SWITCH_COUNT_ONLY",
+            if std::env::var_os("SWITCH_MEASURE").is_some() {
+                "1"
+            } else {
+                ""
+            },
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -305,6 +313,7 @@ fn run_members(
     let mut events = Vec::new();
     let mut stalled_sock = None;
     let active = n - usize::from(stalled.is_some());
+    let count_only = std::env::var("SWITCH_COUNT_ONLY").is_ok_and(|v| !v.is_empty());
     let port = addr.port().to_string();
     let start = Instant::now();
     let mut bound_at = None;
@@ -385,6 +394,19 @@ fn run_members(
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                             Err(e) => return Err(e.to_string()),
                         }
+                        if count_only && m.bound {
+                            // Measurements: frames are counted by their end-lines, not
+                            // parsed, so that this process costs as little CPU as it can.
+                            let ends = memchr::memmem::find_iter(&m.buf, b"-------").count();
+                            let keep = m.buf.len().saturating_sub(6);
+                            let _ = m.buf.split_to(keep);
+                            m.got += ends;
+                            deliveries += ends as u64;
+                            if m.got >= expect && m.got - ends < expect {
+                                done += 1;
+                            }
+                            continue;
+                        }
                         loop {
                             match m.parser.poll(&mut m.buf) {
                                 Ok(Some(Event::Head(h))) => {
@@ -414,11 +436,11 @@ fn run_members(
                                             .next()
                                             .and_then(|s| s.strip_prefix('s'))
                                             .and_then(|s| s.parse().ok())
-                                            .ok_or("bad payload")?;
+                                            .ok_or_else(|| format!("bad payload {p:?}"))?;
                                         let num: usize = it
                                             .next()
                                             .and_then(|s| s.parse().ok())
-                                            .ok_or("bad payload")?;
+                                            .ok_or_else(|| format!("bad payload {p:?}"))?;
                                         if k >= senders || m.next[k] != num {
                                             return Err(format!(
                                                 "member {} got s{k}-{num}, expected s{k}-{}",
@@ -566,4 +588,314 @@ fn ten_thousand_members_each_get_every_message_once_in_order() {
     );
     let _ = Arc::new(());
     h.shutdown();
+}
+
+/// The "limit" service: the same frames to the same sockets with no MSRP work. Every
+/// connection's first end-line is its binding (answered with a canned 200); each later one
+/// from any connection is a message, answered by writing the next pre-rendered frame to every
+/// other bound connection.
+struct Limit {
+    frames: Vec<bytes::Bytes>,
+    bound: Vec<ConnId>,
+    seen: HashMap<ConnId, bool>,
+    carry: HashMap<ConnId, Vec<u8>>,
+    next: usize,
+}
+
+impl dataplane::worker::Service for Limit {
+    type Control = ();
+    type Peer = ();
+    fn on_accept<B: Backend>(
+        &mut self,
+        _io: &mut dataplane::worker::Io<B>,
+        conn: ConnId,
+        _l: dataplane::net::ListenerId,
+        _p: SocketAddr,
+    ) {
+        self.seen.insert(conn, false);
+    }
+    fn on_connected<B: Backend>(&mut self, _: &mut dataplane::worker::Io<B>, _: ConnId, _: bool) {}
+    fn on_data<B: Backend>(
+        &mut self,
+        io: &mut dataplane::worker::Io<B>,
+        conn: ConnId,
+        buf: &mut BytesMut,
+    ) {
+        // End-lines may straddle reads: scan with the previous read's last 6 bytes.
+        let carry = self.carry.entry(conn).or_default();
+        carry.extend_from_slice(&buf.split());
+        let ends = memchr::memmem::find_iter(carry, b"-------").count();
+        let keep = carry.len().saturating_sub(6);
+        // A 7-byte marker cannot fit in the 6 kept bytes: nothing is counted twice.
+        carry.drain(..keep);
+        for _ in 0..ends {
+            let bound = self.seen.get_mut(&conn).unwrap();
+            if !*bound {
+                *bound = true;
+                self.bound.push(conn);
+                io.send(
+                    conn,
+                    bytes::Bytes::from_static(
+                        b"MSRP ok00 200 OK\r\nTo-Path: msrp://a.invalid:1/a;tcp\r\nFrom-Path: msrp://b.invalid:1/b;tcp\r\n-------ok00$\r\n",
+                    ),
+                );
+                continue;
+            }
+            let Some(f) = self.frames.get(self.next).cloned() else {
+                continue;
+            };
+            self.next += 1;
+            for &c in &self.bound {
+                if c != conn {
+                    io.send(c, f.clone());
+                }
+            }
+        }
+    }
+    fn on_closed<B: Backend>(
+        &mut self,
+        _: &mut dataplane::worker::Io<B>,
+        conn: ConnId,
+        _: dataplane::worker::CloseCause,
+    ) {
+        self.bound.retain(|&c| c != conn);
+    }
+    fn on_control<B: Backend>(&mut self, _: &mut dataplane::worker::Io<B>, _: ()) {}
+    fn on_peer<B: Backend>(&mut self, _: &mut dataplane::worker::Io<B>, _: ()) {}
+    fn on_tick<B: Backend>(&mut self, _: &mut dataplane::worker::Io<B>) -> Option<Instant> {
+        None
+    }
+}
+
+/// The frames a member of the switch gets for sender 0's message `n` (for the limit run).
+fn member_frame(n: usize, port: u16) -> bytes::Bytes {
+    let body = cpim(
+        &sender_uri(0),
+        ROOM_URI,
+        "text/plain",
+        payload(0, n).as_bytes(),
+    );
+    let mut b = BytesMut::new();
+    let tid = Ident::new(format!("AbCdEfGhIjK0{n:06}0001").as_bytes()).unwrap();
+    let from = format!("msrp://127.0.0.1:{port}/{};tcp", member_sid(0));
+    RequestWriter::new(
+        &mut b,
+        tid,
+        "SEND",
+        &[member_peer(0).as_str()],
+        &[from.as_str()],
+    )
+    .message_id(format!("m-0-{n}").as_bytes())
+    .byte_range(ByteRange {
+        start: 1,
+        end: Some(body.len() as u64),
+        total: Some(body.len() as u64),
+    })
+    .failure_report(dataplane::wire::FailureReport::Partial)
+    .content_type(b"message/cpim")
+    .body(&body, Continuation::Complete);
+    b.freeze()
+}
+
+/// The sender's K messages, pre-rendered (Failure-Report: no: nothing comes back).
+fn sender_batch(to: &str, k: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in 0..k {
+        let body = cpim(
+            &sender_uri(0),
+            ROOM_URI,
+            "text/plain",
+            payload(0, n).as_bytes(),
+        );
+        let mut b = BytesMut::new();
+        let tid = Ident::new(format!("snd{n:08}").as_bytes()).unwrap();
+        RequestWriter::new(
+            &mut b,
+            tid,
+            "SEND",
+            &[to],
+            &["msrp://sender.invalid:9000/s0;tcp"],
+        )
+        .message_id(format!("m-0-{n}").as_bytes())
+        .byte_range(ByteRange {
+            start: 1,
+            end: Some(body.len() as u64),
+            total: Some(body.len() as u64),
+        })
+        .failure_report(dataplane::wire::FailureReport::No)
+        .content_type(b"message/cpim")
+        .body(&body, Continuation::Complete);
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+/// Runs the member process against `addr`, sends `k` messages from one sender connection
+/// (bound with `bind_to`), and returns (deliveries, seconds from first send to last delivery).
+fn timed_run(addr: SocketAddr, m: usize, k: usize, bind_to: &str) -> Run {
+    let mut child = spawn_members(addr, m, k, 1, None);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    wait_line(&mut out, "BOUND");
+    let heap = live_heap();
+    let mut s = ChatClient::connect(addr, bind_to, "msrp://sender.invalid:9000/s0;tcp");
+    assert_eq!(s.bind().code(), Some(200));
+    let batch = sender_batch(bind_to, k);
+    let cpu0 = worker_cpu();
+    let t0 = Instant::now();
+    s.write(&batch);
+    let line = wait_line(&mut out, "OK");
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = worker_cpu() - cpu0;
+    let _ = writeln!(child.stdin.as_mut().unwrap(), "bye");
+    assert!(child.wait().unwrap().success());
+    let delivered: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(delivered >= (m * k) as u64, "{delivered} < {}", m * k);
+    Run {
+        deliveries: (m * k) as u64,
+        secs,
+        cpu,
+        heap,
+    }
+}
+
+/// What one timed run measured.
+struct Run {
+    deliveries: u64,
+    secs: f64,
+    /// CPU seconds of the worker thread.
+    cpu: f64,
+    /// Live heap when every member was bound.
+    heap: usize,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.deliveries as f64 / self.secs
+    }
+    fn cpu_ns(&self) -> f64 {
+        self.cpu * 1e9 / self.deliveries as f64
+    }
+}
+
+/// CPU seconds (user + system) of the thread named `dp-worker-0` in this process.
+fn worker_cpu() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    for t in dir.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "dp-worker-0" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // After the ")" ending the command name, utime and stime are the 12th and 13th fields.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        return (ticks(11) + ticks(12)) / hz.max(1.0);
+    }
+    0.0
+}
+
+/// Prints fan-out figures on one worker: run with
+/// `cargo test -p e2e --profile ci --test switch_scale fanout_figures -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement: prints figures, asserts nothing about them"]
+fn fanout_figures() {
+    if std::env::var_os("SWITCH_CHILD").is_some() {
+        return;
+    }
+    // SAFETY: set before any member process is spawned (the children only read it).
+    unsafe { std::env::set_var("SWITCH_MEASURE", "1") };
+    let only: Option<usize> = std::env::var("SWITCH_FIG_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let scale: usize = std::env::var("SWITCH_FIG_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for (m, k) in [(10usize, 20_000usize), (1_000, 400), (10_000, 40)] {
+        let k = k * scale;
+        if only.is_some_and(|o| o != m) {
+            continue;
+        }
+        // The switch.
+        let h = Harness::start(1);
+        // Saturation: no rate limit, and queues may grow (the member process drains them).
+        h.create_room(
+            ROOM,
+            ROOM_URI,
+            RoomPolicy {
+                rate: RateLimit {
+                    per_second: 0.0,
+                    burst: 1,
+                },
+                congestion_high_water: 1 << 30,
+                ..RoomPolicy::default()
+            },
+        );
+        let heap0 = live_heap();
+        populate(&h, m, 1);
+        while h.events.try_recv().is_ok() {}
+        let sender_sid = "sender0x";
+        // `populate` bound the sender with a testkit client; drop that binding by using a
+        // second sender session for the timed run.
+        let p = Participant::new("sender0", &[&sender_uri(0)]);
+        h.add_session(
+            ROOM,
+            "timedsender",
+            "msrp://sender.invalid:9000/s0;tcp",
+            &p,
+            |_| {},
+        );
+        h.sync();
+        let _ = sender_sid;
+        let sw = timed_run(h.addr, m, k, &h.session_uri("timedsender"));
+        let heap = sw.heap.saturating_sub(heap0) as f64 / m as f64;
+        h.shutdown();
+
+        if std::env::var_os("SWITCH_FIG_NOLIMIT").is_some() {
+            println!(
+                "fan-out, 1 worker, {m:>5} members x {k:>5} messages: switch {:>8.0} deliveries/s \
+                 ({:>4.0} ns worker CPU each)",
+                sw.rate(),
+                sw.cpu_ns()
+            );
+            continue;
+        }
+        // The limit: the same frames, no MSRP work.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let frames: Vec<bytes::Bytes> = (0..k).map(|n| member_frame(n, port)).collect();
+        let mut rt: dataplane::runtime::Runtime<(), ()> = dataplane::runtime::Runtime::start(
+            &dataplane::runtime::RuntimeConfig::default(),
+            &[SocketAddr::from(([127, 0, 0, 1], port))],
+            |_| KernelBackend::new(1024),
+            move |_| Limit {
+                frames: frames.clone(),
+                bound: Vec::new(),
+                seen: HashMap::new(),
+                carry: HashMap::new(),
+                next: 0,
+            },
+        )
+        .unwrap();
+        let lim = timed_run(rt.listen_addrs()[0], m, k, "msrp://127.0.0.1:1/x;tcp");
+        let _ = rt.shutdown();
+        println!(
+            "fan-out, 1 worker, {m:>5} members x {k:>5} messages of 100 B: switch {:>8.0} deliveries/s \
+             ({:>4.0} ns worker CPU each), limit {:>8.0}/s ({:>4.0} ns), ratio {:.2} ({:.2} by CPU); \
+             heap per member {heap:.0} B",
+            sw.rate(),
+            sw.cpu_ns(),
+            lim.rate(),
+            lim.cpu_ns(),
+            sw.rate() / lim.rate(),
+            lim.cpu_ns() / sw.cpu_ns().max(1.0),
+        );
+    }
 }

@@ -611,8 +611,13 @@ pub type EventSink = Arc<dyn Fn(SwitchEvent) + Send + Sync>;
 pub struct SwitchConfig {
     /// Most CPIM header bytes buffered from a first chunk before giving up with 400.
     pub max_cpim_headers: usize,
-    /// Chunk bodies up to this size are copied once (per message, not per recipient) into a
-    /// compact buffer, so that a queued copy does not pin a whole read buffer.
+    /// Chunk bodies up to this size are copied into each recipient's frame, which then leaves
+    /// as one contiguous piece; larger bodies are shared by all recipients (reference
+    /// counted) and never copied per recipient. Sharing pays for large bodies; for small ones
+    /// the extra pieces per frame (refcounts, queue slots, iovecs) cost more than the copy.
+    pub copy_body_below: usize,
+    /// Chunk bodies up to this size are copied once (per chunk, not per recipient) into a
+    /// compact buffer, so that queued frames do not pin whole read buffers.
     pub compact_body_below: usize,
     /// NICKNAME requests a session may have waiting for the control plane (more get 403).
     pub max_pending_nicknames: u8,
@@ -628,7 +633,8 @@ impl Default for SwitchConfig {
     fn default() -> Self {
         SwitchConfig {
             max_cpim_headers: 8 * 1024,
-            compact_body_below: 1024,
+            copy_body_below: 512,
+            compact_body_below: 8 * 1024,
             max_pending_nicknames: 4,
             nickname_timeout: Duration::from_secs(30),
             tls_client: None,

@@ -84,6 +84,19 @@ impl Switch {
         conn: ConnId,
         head: &FrameHead,
     ) -> Result<u32, (u16, Bytes)> {
+        // The usual case: a session bound here, its URI echoed byte for byte (no parsing).
+        if let Some(c) = self.conns.get(&conn) {
+            let raw = head.to_path_raw();
+            for &slot in &c.sessions {
+                if self
+                    .sessions
+                    .get(slot)
+                    .is_some_and(|e| e.spec.local_uri_raw().as_ref() == raw)
+                {
+                    return Ok(slot);
+                }
+            }
+        }
         let mut it = head.to_path();
         let (Some(uri), None) = (it.next(), it.next()) else {
             let own = head
@@ -457,21 +470,25 @@ impl Switch {
         let key = flight_key(self.index, seq);
         let header = self.chunk_header(&mid, out_range(1, len, total, flag));
         let private = matches!(target, Target::Participant(_));
-        let msg = Arc::new(ChunkMsg {
+        let stem = new_stem(&mut self.rng, self.index, seq, &body);
+        let first = FirstInfo {
+            target,
+            sender: spec.participant.clone(),
+            payload_type: facts.payload_type.clone(),
+            size: total.unwrap_or(len),
+        };
+        let msg = Arc::new(ChunkMsg::new(
+            &mut self.arena,
             key,
-            room: spec.room,
-            first: Some(FirstInfo {
-                target,
-                sender: spec.participant.clone(),
-                payload_type: facts.payload_type.clone(),
-                size: total.unwrap_or(len),
-            }),
+            spec.room,
+            Some(first),
             header,
-            stem: new_stem(&mut self.rng, self.index, seq, &body),
             body,
             flag,
-            at: io.now(),
-        });
+            stem,
+            io.now(),
+            self.cfg.copy_body_below,
+        ));
         self.distribute(io, Some(conn), &msg, Some(slot), workers);
         let wants_report = f.head.success_report() == SuccessReport::Yes;
         // §6.2: REPORTs about a private message carry its CPIM From and To.
@@ -557,16 +574,19 @@ impl Switch {
         let body = self.compact(f.pieces, f.len);
         let header = self.chunk_header(mid.as_bytes(), out_range(start, f.len, total, flag));
         let seq = key & ((1 << 40) - 1);
-        let msg = Arc::new(ChunkMsg {
+        let stem = new_stem(&mut self.rng, self.index, seq, &body);
+        let msg = Arc::new(ChunkMsg::new(
+            &mut self.arena,
             key,
-            room: spec.room,
-            first: None,
+            spec.room,
+            None,
             header,
-            stem: new_stem(&mut self.rng, self.index, seq, &body),
             body,
             flag,
-            at: now,
-        });
+            stem,
+            now,
+            self.cfg.copy_body_below,
+        ));
         self.distribute(io, Some(conn), &msg, Some(slot), workers);
         if let Some(fl) = flight {
             if flag == Continuation::Complete {
@@ -651,7 +671,14 @@ impl Switch {
         self.stats.recipient_errors += 1;
         // Any error (413 most of all) stops the rest of that message to this recipient.
         if let Some((key, rslot)) = parse_delivery_tid(tid) {
-            if c.sessions.contains(&rslot) {
+            // A transaction id of its own names the recipient; a shared one is only used on
+            // a connection with a single session.
+            let rslot = match (rslot, c.sessions.as_slice()) {
+                (Some(s), _) => Some(s),
+                (None, [only]) => Some(*only),
+                _ => None,
+            };
+            if let Some(rslot) = rslot.filter(|s| c.sessions.contains(s)) {
                 if let Some(d) = self.deliveries.get_mut(&key) {
                     d.recipients.retain(|&(s, _)| s != rslot);
                 }

@@ -20,6 +20,7 @@
 
 mod api;
 mod fanout;
+mod hash;
 mod inbound;
 mod roster;
 pub mod testkit;
@@ -34,7 +35,7 @@ pub use api::{
 pub use fanout::{ChunkMsg, SwitchPeer};
 pub use uri::cpim_uri_key;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,8 +49,10 @@ use crate::wire::{
 };
 use crate::worker::Io;
 use fanout::{new_stem, Arena, Delivery, Fanout};
+use hash::FastMap;
 use roster::{
     Bound, Member, Room, Rooms, SessionEntry, Sessions, TokenBucket, ACCEPTS_ANY, PRIVATE_OK,
+    SHARED_CONN,
 };
 
 /// The counters kept while running (gauges are filled in by [`Switch::stats`]).
@@ -107,16 +110,16 @@ pub struct Switch {
     paused: Vec<ConnId>,
     rooms: Rooms,
     sessions: Sessions,
-    conns: HashMap<ConnId, SwitchConn>,
+    conns: FastMap<ConnId, SwitchConn>,
     /// Chunked messages being delivered to this worker's sessions.
-    deliveries: HashMap<u64, Delivery>,
+    deliveries: FastMap<u64, Delivery>,
     /// Sessions with chunked messages in flight (may hold stale entries).
     flying: Vec<u32>,
-    nicks: HashMap<(u32, Ident), PendingNick>,
+    nicks: FastMap<(u32, Ident), PendingNick>,
     /// Connections opened for active sessions, for the relay to adopt.
     opened: Vec<(ConnId, bool)>,
     /// Binding SENDs of active sessions waiting for their response.
-    bindings: HashMap<ConnId, (u32, Ident)>,
+    bindings: FastMap<ConnId, (u32, Ident)>,
     /// Time origin of the compact per-member timestamps.
     epoch: Instant,
     arena: Arena,
@@ -167,14 +170,14 @@ impl Switch {
             backlog: (0..peers.len()).map(|_| VecDeque::new()).collect(),
             peers,
             paused: Vec::new(),
-            rooms: Rooms::new(),
+            rooms: Rooms::default(),
             sessions: Sessions::default(),
-            conns: HashMap::new(),
-            deliveries: HashMap::new(),
+            conns: FastMap::default(),
+            deliveries: FastMap::default(),
             flying: Vec::new(),
-            nicks: HashMap::new(),
+            nicks: FastMap::default(),
             opened: Vec::new(),
-            bindings: HashMap::new(),
+            bindings: FastMap::default(),
             epoch: Instant::now(),
             arena: Arena::new(),
             scratch: Vec::new(),
@@ -300,6 +303,13 @@ impl Switch {
         if spec.caps.chat_aware && spec.caps.private_messages {
             flags |= PRIVATE_OK;
         }
+        let others: Vec<u32> = self
+            .conns
+            .get(&conn)
+            .map_or_else(Vec::new, |c| c.sessions.clone());
+        if !others.is_empty() {
+            flags |= SHARED_CONN;
+        }
         let pos = room.members.len() as u32;
         room.members.push(Member {
             slot,
@@ -321,6 +331,19 @@ impl Switch {
         }));
         self.bound += 1;
         self.conns.entry(conn).or_default().sessions.push(slot);
+        // The sessions already on this connection now share it: their frames need
+        // transaction ids of their own.
+        for o in others {
+            let Some(e) = self.sessions.get(o) else {
+                continue;
+            };
+            let (room, pos) = (e.spec.room, e.bound.as_ref().map(|b| b.pos));
+            if let (Some(r), Some(pos)) = (self.rooms.get_mut(&room), pos) {
+                if let Some(m) = r.members.get_mut(pos as usize) {
+                    m.flags |= SHARED_CONN;
+                }
+            }
+        }
         self.emit(SwitchEvent::SessionBound {
             session_id: spec.session_id().to_string(),
             room: spec.room,
@@ -417,16 +440,19 @@ impl Switch {
         };
         let header = self.chunk_header(f.mid.as_bytes(), range);
         let seq = f.key & ((1 << 40) - 1);
-        let msg = Arc::new(ChunkMsg {
-            key: f.key,
+        let stem = new_stem(&mut self.rng, self.index, seq, &[]);
+        let msg = Arc::new(ChunkMsg::new(
+            &mut self.arena,
+            f.key,
             room,
-            first: None,
+            None,
             header,
-            body: Vec::new(),
-            flag: Continuation::Abort,
-            stem: new_stem(&mut self.rng, self.index, seq, &[]),
-            at: io.now(),
-        });
+            Vec::new(),
+            Continuation::Abort,
+            stem,
+            io.now(),
+            self.cfg.copy_body_below,
+        ));
         self.distribute(io, None, &msg, sender, f.workers);
     }
 

@@ -3,7 +3,6 @@
 //! and the dense member list of the sessions bound on this worker, which fan-out walks.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::api::{Participant, RateLimit, RoomId, RoomPresence, RoomSpec, SessionSpec};
+use super::hash::FastMap;
 use super::uri::cpim_uri_key;
 use crate::net::ConnId;
 use crate::wire::{Ident, PathPrefix};
@@ -108,6 +108,9 @@ pub(super) struct Member {
 pub(super) const ACCEPTS_ANY: u8 = 1;
 /// [`Member::flags`]: private messages may go to it (chat-aware and `private-messages`).
 pub(super) const PRIVATE_OK: u8 = 2;
+/// [`Member::flags`]: its connection carries other sessions too, so its frames need
+/// transaction ids of their own (see `fanout`).
+pub(super) const SHARED_CONN: u8 = 4;
 
 /// One room on this worker.
 pub(super) struct Room {
@@ -115,8 +118,8 @@ pub(super) struct Room {
     pub uri_key: Bytes,
     pub parts: Vec<Option<Part>>,
     free_parts: Vec<u32>,
-    pub part_by_id: HashMap<PartKey, u32>,
-    pub part_by_uri: HashMap<UriRef, u32>,
+    pub part_by_id: FastMap<PartKey, u32>,
+    pub part_by_uri: FastMap<UriRef, u32>,
     /// Sessions bound on this worker.
     pub members: Vec<Member>,
     /// Bound sessions per worker, shared by all workers (taken from the first spec, which
@@ -130,8 +133,8 @@ impl Room {
             uri_key: Bytes::from(cpim_uri_key(spec.uri.as_bytes())),
             parts: Vec::new(),
             free_parts: Vec::new(),
-            part_by_id: HashMap::new(),
-            part_by_uri: HashMap::new(),
+            part_by_id: FastMap::default(),
+            part_by_uri: FastMap::default(),
             members: Vec::new(),
             presence: spec.presence.clone(),
             spec,
@@ -282,7 +285,7 @@ struct Slot {
 pub(super) struct Sessions {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_sid: HashMap<SidKey, u32>,
+    by_sid: FastMap<SidKey, u32>,
 }
 
 impl Sessions {
@@ -360,4 +363,4 @@ impl Sessions {
 }
 
 /// Rooms by id.
-pub(super) type Rooms = HashMap<RoomId, Room>;
+pub(super) type Rooms = FastMap<RoomId, Room>;

@@ -12,8 +12,11 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::net::{Backend, ConnId};
 
-/// Most slices handed to one `send` call (well under `IOV_MAX`).
-const MAX_IOV: usize = 64;
+/// Most slices handed to one `send` call: Linux's `IOV_MAX`. A frame often takes several
+/// slices (per-recipient head, shared header and body, end-line: five for a chat fan-out
+/// frame), and with TCP_NODELAY every `writev` is at least one segment, whose cost dominates
+/// on the kernel path (`perf-notes.md`): the cap must not split what is queued.
+const MAX_IOV: usize = 1024;
 
 /// Why a connection went away, as told to the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
