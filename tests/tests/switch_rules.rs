@@ -839,3 +839,85 @@ fn congested_member_is_skipped_and_notified_without_slowing_the_room() {
     assert_eq!(s.notices, 1);
     assert!(s.congestion_skips >= 1);
 }
+
+#[test]
+fn sessions_sharing_a_connection_get_transaction_ids_of_their_own() {
+    let h = room(RoomPolicy::default());
+    let mut a = join(&h, "alice");
+    let mut c = join(&h, "carol");
+    // Bob and dave reach the switch over one connection (as through a relay).
+    let (bob, dave) = (participant("bob"), participant("dave"));
+    let (pb, pd) = (
+        "msrp://relay.invalid:7000/bobc;tcp",
+        "msrp://relay.invalid:7000/davec;tcp",
+    );
+    h.add_session(ROOM, "sbob", pb, &bob, |_| {});
+    h.add_session(ROOM, "sdave", pd, &dave, |_| {});
+    h.sync();
+    let mut shared = ChatClient::connect(h.addr, &h.session_uri("sbob"), pb);
+    assert_eq!(shared.bind().code(), Some(200));
+    assert_eq!(
+        shared.bind_session(&h.session_uri("sdave"), pd).code(),
+        Some(200)
+    );
+    let whole = cpim(&a.uri, ROOM_URI, "text/plain", &[b'w'; 900]);
+    let total = Some(whole.len() as u64);
+    let t = a.c.send_chunk(
+        "m-share",
+        "message/cpim",
+        &whole[..500],
+        (1, total),
+        Continuation::More,
+        &[],
+    );
+    assert_eq!(a.c.response_to(&t), 200);
+    let f1 = shared.next_send();
+    let f2 = shared.next_send();
+    let mut to: Vec<String> = [&f1, &f2]
+        .iter()
+        .map(|f| String::from_utf8_lossy(f.head.to_path_raw()).into_owned())
+        .collect();
+    to.sort();
+    assert_eq!(to, vec![pb.to_string(), pd.to_string()]);
+    assert_ne!(
+        f1.head.transaction_id(),
+        f2.head.transaction_id(),
+        "two live transactions on one connection need distinct ids (RFC 4975 §7.1)"
+    );
+    // Carol, alone on her connection, gets the chunk too.
+    assert_eq!(c.c.next_send().body, &whole[..500]);
+    // Bob's copy refuses the message: only bob stops getting it.
+    let bobs = if to_of(&f1) == pb { &f1 } else { &f2 };
+    shared.respond(bobs, 413);
+    assert_eq!(c.say("m-csync", "sync"), 200);
+    assert_eq!(a.heard(), "sync");
+    let t = a.c.send_chunk(
+        "m-share",
+        "message/cpim",
+        &whole[500..],
+        (501, total),
+        Continuation::Complete,
+        &[],
+    );
+    assert_eq!(a.c.response_to(&t), 200);
+    assert_eq!(a.say("m-marker", "marker"), 200);
+    let mut rest = Vec::new();
+    loop {
+        let f = shared.next_send();
+        let text = String::from_utf8_lossy(f.payload()).into_owned();
+        if text == "sync" {
+            continue;
+        }
+        if f.header("Message-ID") == "m-share" {
+            rest.push(to_of(&f));
+            continue;
+        }
+        assert_eq!(text, "marker");
+        break;
+    }
+    assert_eq!(rest, vec![pd.to_string()], "only dave got the last chunk");
+}
+
+fn to_of(f: &dataplane::switch::testkit::Frame) -> String {
+    String::from_utf8_lossy(f.head.to_path_raw()).into_owned()
+}

@@ -101,6 +101,10 @@ impl AcceptTypes {
             return true;
         }
         let (t, s) = split_media_type(ty);
+        if t.is_empty() || s.is_empty() {
+            // Not `type/subtype`: only `*` takes it.
+            return false;
+        }
         self.entries.iter().any(|e| match e {
             TypePattern::AnySubtype(et) => et.as_bytes().eq_ignore_ascii_case(t),
             TypePattern::Exact(et, es) => {
@@ -404,7 +408,8 @@ pub struct SessionSpec {
     peer_path: Bytes,
     /// Who it is.
     pub participant: Arc<Participant>,
-    /// Its `a=accept-wrapped-types` (the focus fills in its accept-types when it sent none).
+    /// The payload types it takes inside Message/CPIM: its `a=accept-wrapped-types` plus its
+    /// `a=accept-types` (RFC 4975 §8.6: those may be wrapped too), as the focus parsed them.
     pub accept_wrapped_types: AcceptTypes,
     /// Its `a=chatroom` capabilities.
     pub caps: ChatCaps,
@@ -501,7 +506,8 @@ impl SessionSpec {
 pub enum SwitchControl {
     /// Creates a room (or replaces its URI and policy).
     CreateRoom(Arc<RoomSpec>),
-    /// New policy or URI for an existing room (build it with [`RoomSpec::with_policy`]).
+    /// New policy or URI for an existing room (its presence counters stay those of the
+    /// spec it was created with).
     UpdateRoom(Arc<RoomSpec>),
     /// Deletes a room and ends all its sessions (RFC 7701 §5.3).
     DeleteRoom(RoomId),

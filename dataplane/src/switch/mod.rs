@@ -24,6 +24,8 @@ mod hash;
 mod inbound;
 mod roster;
 pub mod testkit;
+#[cfg(test)]
+mod tests;
 mod uri;
 
 pub use api::{

@@ -356,23 +356,23 @@ impl ChatClient {
 
     /// Sends a bodiless SEND (binding) and returns the response.
     pub fn bind(&mut self) -> Frame {
+        let (to, uri) = (self.to.clone(), self.uri.clone());
+        self.bind_session(&to, &uri)
+    }
+
+    /// Binds another session (`to`, from `uri`) on this same connection.
+    pub fn bind_session(&mut self, to: &str, uri: &str) -> Frame {
         let tid = self.tid();
         let mid = self.tid();
         let mut b = BytesMut::new();
-        RequestWriter::new(
-            &mut b,
-            tid,
-            "SEND",
-            &[self.to.as_str()],
-            &[self.uri.as_str()],
-        )
-        .message_id(mid.as_bytes())
-        .byte_range(ByteRange {
-            start: 1,
-            end: Some(0),
-            total: Some(0),
-        })
-        .end(Continuation::Complete);
+        RequestWriter::new(&mut b, tid, "SEND", &[to], &[uri])
+            .message_id(mid.as_bytes())
+            .byte_range(ByteRange {
+                start: 1,
+                end: Some(0),
+                total: Some(0),
+            })
+            .end(Continuation::Complete);
         self.write(&b);
         self.frame()
     }
@@ -472,5 +472,287 @@ impl ChatClient {
             w.end();
             self.write(&b);
         }
+    }
+}
+
+/// An in-memory byte-stream backend: connections are created and fed by the test through a
+/// [`MemHandle`], and what the service writes is collected. Drives a real [`Worker`] with no
+/// sockets (property tests, fuzzing).
+///
+/// [`Worker`]: crate::worker::Worker
+pub struct MemBackend {
+    state: Arc<Mutex<MemState>>,
+}
+
+/// The test's side of a [`MemBackend`].
+#[derive(Clone)]
+pub struct MemHandle {
+    state: Arc<Mutex<MemState>>,
+}
+
+#[derive(Default)]
+struct MemState {
+    events: std::collections::VecDeque<crate::net::NetEvent>,
+    conns: std::collections::HashMap<crate::net::ConnId, MemConn>,
+    next: u32,
+}
+
+#[derive(Default)]
+struct MemConn {
+    input: std::collections::VecDeque<u8>,
+    output: Vec<u8>,
+    eof: bool,
+}
+
+struct NoWake;
+
+impl crate::net::Wake for NoWake {
+    fn wake(&self) {}
+}
+
+impl MemBackend {
+    /// A backend and the handle that drives it.
+    pub fn new() -> (MemBackend, MemHandle) {
+        let state = Arc::new(Mutex::new(MemState::default()));
+        (
+            MemBackend {
+                state: state.clone(),
+            },
+            MemHandle { state },
+        )
+    }
+}
+
+impl MemHandle {
+    /// A peer connects: the next poll reports it accepted on listener 0.
+    pub fn accept(&self) -> crate::net::ConnId {
+        let mut s = self.state.lock().expect("mem backend");
+        s.next += 1;
+        let id = crate::net::ConnId {
+            idx: s.next,
+            gen: 1,
+        };
+        s.conns.insert(id, MemConn::default());
+        let port = 40000u16.wrapping_add(s.next as u16);
+        s.events.push_back(crate::net::NetEvent::Accepted {
+            listener: crate::net::ListenerId(0),
+            conn: id,
+            peer: SocketAddr::from(([127, 0, 0, 2], port)),
+        });
+        id
+    }
+
+    /// The peer sends `bytes` on `conn`.
+    pub fn feed(&self, conn: crate::net::ConnId, bytes: &[u8]) {
+        let mut s = self.state.lock().expect("mem backend");
+        if let Some(c) = s.conns.get_mut(&conn) {
+            c.input.extend(bytes);
+            s.events.push_back(crate::net::NetEvent::Readable(conn));
+        }
+    }
+
+    /// The peer closes `conn`.
+    pub fn hang_up(&self, conn: crate::net::ConnId) {
+        let mut s = self.state.lock().expect("mem backend");
+        if let Some(c) = s.conns.get_mut(&conn) {
+            c.eof = true;
+            s.events.push_back(crate::net::NetEvent::Readable(conn));
+        }
+    }
+
+    /// What the service wrote on `conn` since the last call.
+    pub fn output(&self, conn: crate::net::ConnId) -> Vec<u8> {
+        let mut s = self.state.lock().expect("mem backend");
+        s.conns
+            .get_mut(&conn)
+            .map(|c| std::mem::take(&mut c.output))
+            .unwrap_or_default()
+    }
+
+    /// Whether `conn` is still open (the service did not close it).
+    pub fn is_open(&self, conn: crate::net::ConnId) -> bool {
+        self.state
+            .lock()
+            .expect("mem backend")
+            .conns
+            .contains_key(&conn)
+    }
+}
+
+impl crate::net::Backend for MemBackend {
+    fn listen(
+        &mut self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(crate::net::ListenerId, SocketAddr)> {
+        Ok((crate::net::ListenerId(0), addr))
+    }
+
+    fn connect(&mut self, _addr: SocketAddr) -> std::io::Result<crate::net::ConnId> {
+        let mut s = self.state.lock().expect("mem backend");
+        s.next += 1;
+        let id = crate::net::ConnId {
+            idx: s.next,
+            gen: 1,
+        };
+        s.conns.insert(id, MemConn::default());
+        s.events
+            .push_back(crate::net::NetEvent::Connected { conn: id, ok: true });
+        Ok(id)
+    }
+
+    fn recv(
+        &mut self,
+        conn: crate::net::ConnId,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> std::io::Result<usize> {
+        let mut s = self.state.lock().expect("mem backend");
+        let Some(c) = s.conns.get_mut(&conn) else {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        };
+        if c.input.is_empty() {
+            return if c.eof {
+                Ok(0)
+            } else {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            };
+        }
+        let n = c.input.len().min(max.max(1));
+        buf.extend(c.input.drain(..n));
+        Ok(n)
+    }
+
+    fn send(
+        &mut self,
+        conn: crate::net::ConnId,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::io::Result<usize> {
+        let mut s = self.state.lock().expect("mem backend");
+        let Some(c) = s.conns.get_mut(&conn) else {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        };
+        let mut n = 0;
+        for b in bufs {
+            c.output.extend_from_slice(b);
+            n += b.len();
+        }
+        Ok(n)
+    }
+
+    fn close(&mut self, conn: crate::net::ConnId) {
+        self.state.lock().expect("mem backend").conns.remove(&conn);
+    }
+
+    fn close_listener(&mut self, _listener: crate::net::ListenerId) {}
+
+    fn addrs(&self, conn: crate::net::ConnId) -> Option<(SocketAddr, SocketAddr)> {
+        let s = self.state.lock().ok()?;
+        s.conns.contains_key(&conn).then(|| {
+            (
+                SocketAddr::from(([127, 0, 0, 1], 2855)),
+                SocketAddr::from(([127, 0, 0, 2], 40000)),
+            )
+        })
+    }
+
+    fn poll(
+        &mut self,
+        events: &mut Vec<crate::net::NetEvent>,
+        _timeout: Option<Duration>,
+    ) -> std::io::Result<()> {
+        let mut s = self.state.lock().expect("mem backend");
+        events.extend(s.events.drain(..));
+        Ok(())
+    }
+
+    fn waker(&self) -> Arc<dyn crate::net::Wake> {
+        Arc::new(NoWake)
+    }
+}
+
+/// A single worker running the relay + switch over a [`MemBackend`], with one room (id 1,
+/// `sip:room@example.com`) and sessions `s1`..`s4` for participants `p1`..`p4`
+/// (`sip:pN@example.com`), local URIs `msrp://127.0.0.1:2855/sN;tcp`.
+pub struct MemSwitch {
+    worker: crate::worker::Worker<MemBackend, Relay>,
+    ctl: crate::rings::RingTx<RelayControl>,
+    /// Drives the connections.
+    pub net: MemHandle,
+}
+
+impl MemSwitch {
+    /// The worker with its room and sessions installed, under `policy`.
+    pub fn new(policy: RoomPolicy) -> MemSwitch {
+        let (backend, net) = MemBackend::new();
+        let bell = crate::rings::Doorbell::new(Arc::new(NoWake));
+        let (ctl, ctl_rx) = crate::rings::ring(1024, bell.clone());
+        let mut rcfg = RelayConfig::new(
+            "relay.invalid",
+            Arc::new(StaticCredentials::new()),
+            [[3; 32], [4; 32]],
+        );
+        rcfg.listeners = vec![ListenerRole {
+            port: 2855,
+            tls: false,
+        }];
+        let ctx = crate::runtime::WorkerContext {
+            index: 0,
+            peers: vec![None],
+            own_control: ctl.clone(),
+        };
+        let sink: super::EventSink = Arc::new(|_| {});
+        let relay = Relay::with_switch(
+            Arc::new(rcfg),
+            Arc::new(SwitchConfig::default()),
+            Some(sink),
+            ctx,
+        );
+        let worker = crate::worker::Worker::new(
+            backend,
+            relay,
+            ctl_rx,
+            Vec::new(),
+            bell,
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            crate::worker::WorkerConfig::default(),
+        );
+        let mut m = MemSwitch { worker, ctl, net };
+        m.control(SwitchControl::CreateRoom(RoomSpec::new(
+            1,
+            "sip:room@example.com",
+            policy,
+        )));
+        for i in 1..=4 {
+            let p = Participant::new(&format!("p{i}"), &[&format!("sip:p{i}@example.com")]);
+            if let Ok(spec) = SessionSpec::new(
+                1,
+                &format!("msrp://127.0.0.1:2855/s{i};tcp"),
+                &format!("msrp://client.invalid:9/c{i};tcp"),
+                p,
+            ) {
+                m.control(SwitchControl::AddSession(Arc::new(spec)));
+            }
+        }
+        m.step();
+        m
+    }
+
+    /// Sends a control message and lets the worker take it.
+    pub fn control(&mut self, msg: SwitchControl) {
+        let _ = self.ctl.push(RelayControl::Switch(msg));
+        self.step();
+    }
+
+    /// Lets the worker take what was fed and write what it has to (input is read at the end
+    /// of one loop pass and answered in the next).
+    pub fn step(&mut self) {
+        for _ in 0..2 {
+            let _ = self.worker.run_once(Some(Duration::ZERO));
+        }
+    }
+
+    /// The switch's counters.
+    pub fn stats(&self) -> SwitchStats {
+        self.worker.service().switch().stats()
     }
 }
