@@ -100,13 +100,21 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// The descriptor limit, raised to the hard limit first (the member process inherits it).
 fn open_files_limit() -> u64 {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: getrlimit writes into the struct we pass.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        if r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        }
+    }
     r.rlim_cur
 }
 
@@ -809,6 +817,10 @@ fn fanout_figures() {
     }
     // SAFETY: set before any member process is spawned (the children only read it).
     unsafe { std::env::set_var("SWITCH_MEASURE", "1") };
+    assert!(
+        open_files_limit() >= 10_100,
+        "10 000 members need 10 000 descriptors"
+    );
     let only: Option<usize> = std::env::var("SWITCH_FIG_ONLY")
         .ok()
         .and_then(|v| v.parse().ok());
