@@ -11,5 +11,6 @@ pub mod rings;
 pub mod runtime;
 
 pub mod session;
+pub mod switch;
 pub mod wire;
 pub mod worker;

@@ -40,9 +40,18 @@ impl Relay {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            let ev = match c.parser.poll(buf) {
+            let limits = self.cfg.parser;
+            let parser = c
+                .parser
+                .get_or_insert_with(|| Box::new(crate::wire::Parser::new(limits)));
+            let ev = match parser.poll(buf) {
                 Ok(Some(ev)) => ev,
-                Ok(None) => return,
+                Ok(None) => {
+                    if parser.is_idle() && buf.is_empty() {
+                        c.parser = None;
+                    }
+                    return;
+                }
                 Err(e) => {
                     self.parse_error(io, conn, &e);
                     if e.is_fatal() {
@@ -135,6 +144,21 @@ impl Relay {
         head: FrameHead,
         method: Method,
     ) -> InFrame {
+        // Chat switch (RFC 7701): its sessions share this port; connections carrying relay
+        // tokens or next hops stay the relay's.
+        let relay_free = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.tokens.is_empty() && c.hop.is_none());
+        if relay_free && self.switch.claims(conn, &head) {
+            self.switch.on_request(io, conn, head, method);
+            if self.switch.owns(conn) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.proven = true;
+                }
+            }
+            return InFrame::Switch;
+        }
         let to_raw = head
             .raw_bytes(crate::wire::HeaderName::ToPath)
             .unwrap_or_default();
@@ -206,6 +230,12 @@ impl Relay {
     }
 
     fn on_body<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId, b: Bytes) {
+        if matches!(
+            self.conns.get(&conn).map(|c| &c.frame),
+            Some(InFrame::Switch)
+        ) {
+            return self.switch.on_body(io, conn, b);
+        }
         let Some(InFrame::Forward { key, remote }) = self.conns.get(&conn).map(|c| &c.frame) else {
             return;
         };
@@ -233,6 +263,7 @@ impl Relay {
             }
             InFrame::Local(head) => self.handle_auth(io, conn, &head),
             InFrame::Response(head) => self.handle_response(io, conn, &head),
+            InFrame::Switch => self.switch.on_end(io, conn, flag),
             InFrame::Idle | InFrame::Discard => {}
         }
     }
@@ -489,6 +520,8 @@ impl Relay {
     /// error into a failure REPORT (SEND).
     fn handle_response<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId, head: &FrameHead) {
         let Some(t) = self.txns.take(conn, head.transaction_id()) else {
+            // Responses to what the chat switch sent.
+            self.switch.on_response(io, conn, head);
             return;
         };
         let code = head.status_code().unwrap_or(400);

@@ -43,6 +43,7 @@ use crate::digest::NonceMinter;
 use crate::net::{Backend, ConnId, ListenerId};
 use crate::rings::RingTx;
 use crate::runtime::WorkerContext;
+use crate::switch::{EventSink, Switch, SwitchConfig, SwitchControl, SwitchPeer};
 use crate::wire::{Continuation, FrameHead, Parser, RandomSource};
 use crate::worker::{CloseCause, Io, Service};
 use egress::{Scheduler, StreamKey};
@@ -60,6 +61,8 @@ pub enum RelayControl {
     },
     /// Asks for the relay's counters.
     Stats(std::sync::mpsc::Sender<RelayStats>),
+    /// For the chat switch sharing this service (RFC 7701, `crate::switch`).
+    Switch(SwitchControl),
 }
 
 /// Messages between relay workers.
@@ -83,6 +86,8 @@ pub enum RelayPeer {
     Control(ConnId, Bytes),
     /// Stop (`true`) or resume reading from one of the receiver's connections.
     Throttle(ConnId, bool),
+    /// For the chat switch sharing this service (RFC 7701, `crate::switch`).
+    Switch(SwitchPeer),
 }
 
 /// Counters of one relay worker.
@@ -131,11 +136,15 @@ enum InFrame {
     Response(Box<FrameHead>),
     /// The rest of a rejected frame.
     Discard,
+    /// A request for the chat switch, which keeps its own frame state.
+    Switch,
 }
 
 /// Per-connection relay state.
 pub(crate) struct RelayConn {
-    parser: Parser,
+    /// Boxed and dropped between frames: most connections of a chat room only listen, and a
+    /// parser is 640 bytes (memory per member, RFC 7701 switch).
+    parser: Option<Box<Parser>>,
     frame: InFrame,
     /// TLS (`msrps`) connection.
     tls: bool,
@@ -180,6 +189,8 @@ pub struct Relay {
     rng: Rng,
     stats: RelayStats,
     next_sweep: Instant,
+    /// The RFC 7701 chat switch: its sessions share the relay's port and connections.
+    pub(crate) switch: Switch,
 }
 
 /// xorshift128+ seeded from the OS: transaction ids and token nonces need unpredictability,
@@ -225,11 +236,24 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 impl Relay {
-    /// A relay worker built by the runtime.
+    /// A relay worker built by the runtime (its chat switch has default settings and reports
+    /// no events).
     pub fn new(cfg: Arc<RelayConfig>, ctx: WorkerContext<RelayControl, RelayPeer>) -> Self {
+        Self::with_switch(cfg, Arc::new(SwitchConfig::default()), None, ctx)
+    }
+
+    /// A relay worker with its chat switch configured and reporting to `events`.
+    pub fn with_switch(
+        cfg: Arc<RelayConfig>,
+        switch_cfg: Arc<SwitchConfig>,
+        events: Option<EventSink>,
+        ctx: WorkerContext<RelayControl, RelayPeer>,
+    ) -> Self {
         let sealer = TokenSealer::new(cfg.token_key);
         let nonces = NonceMinter::new(cfg.nonce_key, cfg.nonce_lifetime);
+        let switch = Switch::new(ctx.index, ctx.peers.clone(), switch_cfg, events);
         Relay {
+            switch,
             index: ctx.index as u8,
             peers: ctx.peers,
             own_control: Some(ctx.own_control),
@@ -250,6 +274,11 @@ impl Relay {
         }
     }
 
+    /// The chat switch of this worker.
+    pub fn switch(&self) -> &Switch {
+        &self.switch
+    }
+
     /// Counters of this worker.
     pub fn stats(&self) -> RelayStats {
         RelayStats {
@@ -262,7 +291,7 @@ impl Relay {
 
     fn new_conn(&self, now: Instant, tls: bool, inbound: bool) -> RelayConn {
         RelayConn {
-            parser: Parser::new(self.cfg.parser),
+            parser: None,
             frame: InFrame::Idle,
             tls,
             proven: !inbound,
@@ -333,6 +362,8 @@ impl Service for Relay {
     }
 
     fn on_connected<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId, ok: bool) {
+        // Chat switch: connections of active sessions.
+        self.switch.on_connected(io, conn, ok);
         if !ok {
             self.connection_gone(io, conn);
         }
@@ -347,6 +378,8 @@ impl Service for Relay {
     }
 
     fn on_drained<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId) {
+        // Chat switch: congestion notices (RFC 7701 §6.4).
+        self.switch.on_drained(io, conn);
         self.stalled.remove(&conn);
         if let Some((_, srcs)) = self.throttled.remove(&conn) {
             for k in srcs {
@@ -360,6 +393,10 @@ impl Service for Relay {
             RelayControl::Resolved { host, addr } => self.resolved(io, &host, addr),
             RelayControl::Stats(tx) => {
                 let _ = tx.send(self.stats());
+            }
+            RelayControl::Switch(m) => {
+                self.switch.on_control(io, m);
+                self.adopt_switch_conns(io);
             }
         }
     }
@@ -404,6 +441,7 @@ impl Service for Relay {
                     io.resume_read(conn);
                 }
             }
+            RelayPeer::Switch(m) => self.switch.on_peer(io, m),
         }
     }
 
@@ -415,7 +453,15 @@ impl Service for Relay {
             self.next_sweep = now + Duration::from_secs(1);
         }
         let next = self.txns.next_deadline();
-        Some(next.map_or(self.next_sweep, |d| d.min(self.next_sweep)))
+        // Chat switch timers (chunk reception, NICKNAME verdicts).
+        let sw = self.switch.on_tick(io);
+        let next = next.map_or(self.next_sweep, |d| d.min(self.next_sweep));
+        Some(next.min(sw))
+    }
+
+    fn end_of_pass<B: Backend>(&mut self, io: &mut Io<B>) {
+        // Chat switch: chunks waiting for room in another worker's ring.
+        self.switch.end_of_pass(io);
     }
 }
 
@@ -451,6 +497,8 @@ impl Relay {
                     || (now.duration_since(c.last_active) >= idle
                         && matches!(c.frame, InFrame::Idle))
             })
+            // Chat switch members may only listen for hours.
+            .filter(|(id, _)| !self.switch.owns(**id))
             .map(|(id, _)| *id)
             .collect();
         for id in doomed {
@@ -463,6 +511,8 @@ impl Relay {
     /// A connection went away: revoke its tokens, end what it was sending, fail what was
     /// being sent to it.
     fn connection_gone<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId) {
+        // Chat switch: its sessions on the connection have failed.
+        self.switch.conn_closed(io, conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -553,6 +603,14 @@ impl Relay {
         sched!(self, io, abort(key));
         if let Some(tmpl) = report {
             self.fail_stream(io, key, &tmpl, 408);
+        }
+    }
+
+    /// Keeps per-connection state for connections the chat switch opened (active sessions).
+    fn adopt_switch_conns<B: Backend>(&mut self, io: &mut Io<B>) {
+        for (conn, tls) in self.switch.take_opened() {
+            let c = self.new_conn(io.now(), tls, false);
+            self.conns.insert(conn, c);
         }
     }
 

@@ -12,8 +12,11 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::net::{Backend, ConnId};
 
-/// Most slices handed to one `send` call (well under `IOV_MAX`).
-const MAX_IOV: usize = 64;
+/// Most slices handed to one `send` call: Linux's `IOV_MAX`. A frame often takes several
+/// slices (per-recipient head, shared header and body, end-line: five for a chat fan-out
+/// frame), and with TCP_NODELAY every `writev` is at least one segment, whose cost dominates
+/// on the kernel path (`perf-notes.md`): the cap must not split what is queued.
+const MAX_IOV: usize = 1024;
 
 /// Why a connection went away, as told to the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +50,10 @@ pub(crate) struct ConnIo {
     pub(crate) watch_drain: bool,
     /// An outgoing connection that is not connected yet: output waits.
     pub(crate) connecting: bool,
+    /// Size of the next read call (adapts to what the connection sends).
+    pub(crate) read_hint: u32,
+    /// Read since the last buffer sweep.
+    pub(crate) read_recently: bool,
     /// TLS session when the connection is `msrps`: the queue then holds plaintext, which is
     /// encrypted at flush time (one copy, which TLS needs anyway).
     pub(crate) tls: Option<Box<rustls::Connection>>,
@@ -60,6 +67,16 @@ pub struct Io<B: Backend> {
     pub(crate) to_close: Vec<(ConnId, CloseCause)>,
     pub(crate) resumed: Vec<ConnId>,
     pub(crate) now: Instant,
+}
+
+impl ConnIo {
+    /// Gives back the send queue's capacity when it is empty (a burst must not leave every
+    /// member connection holding a large ring of slots).
+    pub(crate) fn trim_queue(&mut self) {
+        if self.queue.is_empty() && self.queue.capacity() > 8 {
+            self.queue = VecDeque::new();
+        }
+    }
 }
 
 impl<B: Backend> Io<B> {

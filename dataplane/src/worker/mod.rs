@@ -20,6 +20,9 @@ use crate::net::{Backend, ConnId, ListenerId, NetEvent};
 use crate::rings::{Doorbell, RingRx};
 use io::FlushOutcome;
 
+/// How often idle connections' buffers are released.
+const BUFFER_SWEEP: Duration = Duration::from_secs(1);
+
 /// A protocol running on a worker (relay, switch, test endpoints). All callbacks get the
 /// worker's [`Io`]; none may block.
 pub trait Service {
@@ -61,8 +64,12 @@ pub trait Service {
 pub struct WorkerConfig {
     /// Most bytes read from one connection per loop pass (fairness between connections).
     pub read_budget: usize,
-    /// Size of each read call.
+    /// Largest read call. Read sizes adapt per connection between `read_min` and this.
     pub read_chunk: usize,
+    /// Smallest (and first) read call. A connection that only ever gets small reads keeps no
+    /// read buffer between reads, so that thousands of listen-only connections (chat room
+    /// members) cost no buffer memory.
+    pub read_min: usize,
     /// Most ring messages handled per loop pass and ring.
     pub ring_budget: usize,
 }
@@ -72,6 +79,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             read_budget: 256 * 1024,
             read_chunk: 64 * 1024,
+            read_min: 4 * 1024,
             ring_budget: 4096,
         }
     }
@@ -91,6 +99,8 @@ pub struct Worker<B: Backend, S: Service> {
     stop: Arc<AtomicBool>,
     config: WorkerConfig,
     deadline: Option<Instant>,
+    /// When idle connections' buffers are next released.
+    next_sweep: Instant,
 }
 
 impl<B: Backend, S: Service> Worker<B, S> {
@@ -117,6 +127,7 @@ impl<B: Backend, S: Service> Worker<B, S> {
             stop,
             config,
             deadline: Some(Instant::now()),
+            next_sweep: Instant::now() + BUFFER_SWEEP,
         }
     }
 
@@ -153,6 +164,10 @@ impl<B: Backend, S: Service> Worker<B, S> {
         }
         self.service.end_of_pass(&mut self.io);
         self.flush_and_close();
+        if self.io.now >= self.next_sweep {
+            self.release_idle_buffers();
+            self.next_sweep = self.io.now + BUFFER_SWEEP;
+        }
         busy |= !self.pending_reads.is_empty() || !self.io.dirty.is_empty();
 
         let mut timeout = self
@@ -261,8 +276,11 @@ impl<B: Backend, S: Service> Worker<B, S> {
             return;
         }
         c.read_pending = false;
+        c.read_recently = true;
         let reoffer = std::mem::take(&mut c.reoffer);
-        let chunk = self.config.read_chunk;
+        let max = self.config.read_chunk.max(1);
+        let min = self.config.read_min.clamp(1, max);
+        let mut chunk = (c.read_hint as usize).clamp(min, max);
         let mut budget = self.config.read_budget;
         let mut buf = std::mem::take(self.rbuf(conn));
         let mut cause = None;
@@ -286,6 +304,12 @@ impl<B: Backend, S: Service> Worker<B, S> {
                 }
                 Ok(io::Received::Progress) => {}
                 Ok(io::Received::Data(n)) => {
+                    // Adaptive read size: grow while reads fill it, shrink when they do not.
+                    if n >= chunk {
+                        chunk = (chunk * 2).min(max);
+                    } else if n < chunk / 4 {
+                        chunk = (chunk / 2).max(min);
+                    }
                     self.service.on_data(&mut self.io, conn, &mut buf);
                     budget = budget.saturating_sub(n);
                     let Some(c) = self.io.slot(conn) else { break };
@@ -302,8 +326,15 @@ impl<B: Backend, S: Service> Worker<B, S> {
                 }
             }
         }
+        if let Some(c) = self.io.slot(conn) {
+            c.read_hint = u32::try_from(chunk).unwrap_or(u32::MAX);
+            // A connection that reads little keeps no buffer between reads.
+            if buf.is_empty() && chunk <= min {
+                buf = BytesMut::new();
+            }
+        }
         if self.io.is_open(conn) {
-            *self.rbuf(conn) = shrink_kept(buf);
+            *self.rbuf(conn) = buf;
             if self
                 .io
                 .slot(conn)
@@ -333,6 +364,23 @@ impl<B: Backend, S: Service> Worker<B, S> {
         }
     }
 
+    /// Releases the empty read buffers and send-queue capacity of connections that were not
+    /// read since the last sweep.
+    fn release_idle_buffers(&mut self) {
+        for (i, c) in self.io.conns.iter_mut().enumerate() {
+            if !c.live {
+                continue;
+            }
+            if !std::mem::take(&mut c.read_recently) {
+                if let Some(b) = self.rbufs.get_mut(i) {
+                    *b = shrink_kept(std::mem::take(b));
+                }
+                c.read_hint = 0;
+            }
+            c.trim_queue();
+        }
+    }
+
     fn flush_and_close(&mut self) {
         let mut dirty = std::mem::take(&mut self.io.dirty);
         for conn in dirty.drain(..) {
@@ -359,10 +407,10 @@ impl<B: Backend, S: Service> Worker<B, S> {
     }
 }
 
-/// The read buffer a connection keeps between passes. Each read reserves a whole read chunk
-/// (64 KiB by default); an idle connection (thousands of them on a relay) must not hold that:
-/// an empty buffer is dropped, and a small unparsed remainder (a frame head in progress) is
-/// moved into a buffer of its own size.
+/// The read buffer an idle connection keeps. A read may have reserved a whole read chunk
+/// (64 KiB); an idle connection (thousands of them on a relay) must not hold that: an empty
+/// buffer is dropped, and a small unparsed remainder (a frame head in progress) is moved into a
+/// buffer of its own size. Busy connections keep theirs (no copy on the busy path).
 fn shrink_kept(buf: BytesMut) -> BytesMut {
     if buf.is_empty() {
         BytesMut::new()

@@ -265,3 +265,72 @@ fn idle_read_buffers_do_not_keep_a_read_chunk() {
     let cap = full.capacity();
     assert_eq!(shrink_kept(full).capacity(), cap);
 }
+
+/// A listen-only connection must not keep a read buffer (chat members: thousands of them),
+/// and a busy one gives its buffer back once it goes quiet.
+#[test]
+fn read_buffers_adapt_and_idle_ones_are_released() {
+    let backend = KernelBackend::new(256).unwrap();
+    let bell = Doorbell::new(backend.waker());
+    let (_ctl_tx, ctl_rx) = ring::<Ctl>(4, bell.clone());
+    let mut w = Worker::new(
+        backend,
+        Echo::default(),
+        ctl_rx,
+        vec![],
+        bell,
+        Arc::new(AtomicBool::new(false)),
+        WorkerConfig::default(),
+    );
+    let (_, addr) = w.listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut small = TcpStream::connect(addr).unwrap();
+    let mut big = TcpStream::connect(addr).unwrap();
+    small.write_all(b"hello").unwrap();
+    let payload = vec![7u8; 4 << 20];
+    let writer = {
+        let mut big = big.try_clone().unwrap();
+        let p = payload.clone();
+        std::thread::spawn(move || big.write_all(&p).unwrap())
+    };
+    // The reader hands the socket back: the connection must stay open.
+    let reader = std::thread::spawn(move || (read_exact_timeout(&mut big, 4 << 20), big));
+    let start = Instant::now();
+    let mut got = Vec::new();
+    small
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    while got.len() < 5 || !reader.is_finished() {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        w.run_once(Some(Duration::from_millis(5))).unwrap();
+        let mut b = [0u8; 16];
+        if let Ok(n) = small.read(&mut b) {
+            got.extend_from_slice(&b[..n]);
+        }
+    }
+    writer.join().unwrap();
+    let (echoed, _big) = reader.join().unwrap();
+    assert!(echoed == payload);
+    assert_eq!(got, b"hello");
+    let conns = w.service().conns.clone();
+    assert_eq!(conns.len(), 2);
+    let cap = |w: &Worker<KernelBackend, Echo>, c: ConnId| w.rbufs[c.idx as usize].capacity();
+    let hint = |w: &mut Worker<KernelBackend, Echo>, c: ConnId| w.io.slot(c).unwrap().read_hint;
+    // The first accepted connection is `small`: one small read, no buffer kept.
+    let (s, b) = (conns[0], conns[1]);
+    assert_eq!(cap(&w, s), 0, "a small reader keeps no buffer");
+    assert!(
+        hint(&mut w, b) as usize > WorkerConfig::default().read_min,
+        "reads grew"
+    );
+    // Idle for a sweep: everything goes back.
+    let quiet = Instant::now();
+    while quiet.elapsed() < BUFFER_SWEEP * 2 + Duration::from_millis(100) {
+        w.run_once(Some(Duration::from_millis(50))).unwrap();
+    }
+    assert_eq!(cap(&w, b), 0, "an idle connection's buffer is released");
+    assert_eq!(
+        hint(&mut w, b) as usize,
+        0,
+        "and its read size starts small again"
+    );
+}
