@@ -1,0 +1,5 @@
+//! One module per scenario; each has clap `Args` and a `main` returning the exit status.
+
+pub mod parse;
+pub mod register;
+pub mod relay;
