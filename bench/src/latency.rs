@@ -52,7 +52,7 @@ impl Latency {
 
     /// Quantile `q` (0..=1) in µs (`None` when empty).
     pub fn quantile_us(&self, q: f64) -> Option<f64> {
-        (self.h.len() > 0).then(|| self.h.value_at_quantile(q) as f64 / 1e3)
+        (!self.h.is_empty()).then(|| self.h.value_at_quantile(q) as f64 / 1e3)
     }
 
     /// p50/p90/p99/p999/max/mean in µs and the count.

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod report;
 pub mod scenarios;
 pub mod sys;
+pub mod tables;
 pub mod targets;
 
 use std::path::PathBuf;

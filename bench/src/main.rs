@@ -1,7 +1,7 @@
 //! `msrp-bench`: dispatches the command line to one scenario module (see `bench/README.md`).
 
 use clap::{Parser, Subcommand};
-use msrp_bench::scenarios::{parse, register, relay};
+use msrp_bench::scenarios::{limit, parse, register, relay};
 
 #[global_allocator]
 static GLOBAL: msrp_bench::alloc_count::Counting = msrp_bench::alloc_count::Counting;
@@ -20,10 +20,17 @@ enum Cmd {
     Parse(parse::Args),
     /// Pairs of endpoints through a relay (msrpd, Kamailio, or both with --compare).
     Relay(relay::Args),
+    /// The physical limit of fan-out: the same bytes to M loopback sockets, no MSRP work.
+    Limit(limit::Args),
+    /// The sink of `limit` in its own process.
+    #[command(hide = true)]
+    LimitSink(limit::SinkArgs),
     /// sipp REGISTER load against msrpd's registrar (and Kamailio's with --compare).
     Register(register::Args),
     /// Holds N registered SIP Outbound flows and reports the server's memory.
     SipFlows(register::FlowsArgs),
+    /// Gathers a bench.sh run's reports into results JSON and markdown tables.
+    Table(msrp_bench::tables::Args),
     /// SIP parser throughput.
     SipParse(register::ParseArgs),
     /// The SIP server alone (used by sip-flows).
@@ -36,8 +43,11 @@ fn main() {
     let code = match &cli.cmd {
         Cmd::Parse(a) => parse::main(a),
         Cmd::Relay(a) => relay::main(a),
+        Cmd::Limit(a) => limit::main(a),
+        Cmd::LimitSink(a) => limit::sink_main(a),
         Cmd::Register(a) => register::main(a),
         Cmd::SipFlows(a) => register::flows(a),
+        Cmd::Table(a) => msrp_bench::tables::main(a),
         Cmd::SipParse(a) => register::parse_rate(a),
         Cmd::SipServe(a) => register::serve(a),
     };

@@ -90,6 +90,9 @@ pub struct Endpoint {
 
 /// What [`Net::poll`] reports.
 #[derive(Debug)]
+// Boxing the event would cost an allocation per message (the session engine makes the same
+// choice for its own event type).
+#[allow(clippy::large_enum_variant)]
 pub enum NetReport {
     /// Endpoint `0` finished connecting.
     Connected(usize),

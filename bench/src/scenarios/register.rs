@@ -265,6 +265,14 @@ fn run_json(reg: &Registrar, r: &Result<SippRun, String>, calls: u64) -> Value {
     }
 }
 
+/// A short sipp run against msrpd's registrar in this process (smoke tests): REGISTERs per
+/// second and the bindings the registrar holds afterwards.
+pub fn smoke(calls: u64, limit: u64) -> Result<(f64, usize), String> {
+    let reg = start_ours(&Pinning::none())?;
+    let r = sipp_run(reg.addr, calls, limit, None, &*reg.cpu)?;
+    Ok((r.per_s, (reg.bindings)().unwrap_or(0)))
+}
+
 /// `msrp-bench register`
 pub fn main(args: &Args) -> i32 {
     let pin = if args.common.no_pin {
