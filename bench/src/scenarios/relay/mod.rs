@@ -349,7 +349,7 @@ fn compare(args: &Args, opts: &RelayOpts, pin: &Pinning) -> Report {
         }
     }
     r.summary = format!(
-        "relay --compare ({} x{}, {} B): msrpd {} msgs/s {} µs/msg p99 {} µs | kamailio {} msgs/s {} µs/msg p99 {} µs | msrpd/kamailio: rate {}x, CPU/msg {}, p99 at {} msgs/s {}",
+        "relay --compare ({} sessions x{}, {} B): msrpd {} msgs, {} µs CPU/msg, p99 {} µs | kamailio {} msgs, {} µs CPU/msg, p99 {} µs | msrpd/kamailio: rate {}x, CPU/msg {}, p99 at {} msgs {}",
         opts.sessions,
         args.alternations,
         opts.size,
