@@ -1,28 +1,55 @@
-//! `msrp-bench`: benchmarks and traffic generator. Each scenario prints one JSON object
-//! (with `--json`) and a one-line human summary.
+//! `msrp-bench`: dispatches the command line to one scenario module (see `bench/README.md`).
 
-mod alloc_count;
-mod parse;
-mod register;
+use clap::{Parser, Subcommand};
+use msrp_bench::scenarios::{limit, parse, register, relay};
 
-const USAGE: &str = "usage: msrp-bench parse [--json] | register [--calls N] [--limit L] | sip-flows [--flows N] | sip-parse [--iters N]";
+#[global_allocator]
+static GLOBAL: msrp_bench::alloc_count::Counting = msrp_bench::alloc_count::Counting;
+
+/// Traffic generator and benchmarks of the MSRP switch/relay appliance.
+#[derive(Parser)]
+#[command(name = "msrp-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Wire-parser throughput on one core.
+    Parse(parse::Args),
+    /// Pairs of endpoints through a relay (msrpd, Kamailio, or both with --compare).
+    Relay(relay::Args),
+    /// The physical limit of fan-out: the same bytes to M loopback sockets, no MSRP work.
+    Limit(limit::Args),
+    /// The sink of `limit` in its own process.
+    #[command(hide = true)]
+    LimitSink(limit::SinkArgs),
+    /// sipp REGISTER load against msrpd's registrar (and Kamailio's with --compare).
+    Register(register::Args),
+    /// Holds N registered SIP Outbound flows and reports the server's memory.
+    SipFlows(register::FlowsArgs),
+    /// Gathers a bench.sh run's reports into results JSON and markdown tables.
+    Table(msrp_bench::tables::Args),
+    /// SIP parser throughput.
+    SipParse(register::ParseArgs),
+    /// The SIP server alone (used by sip-flows).
+    #[command(hide = true)]
+    SipServe(register::ServeArgs),
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let rest = args.get(2..).unwrap_or(&[]);
-    let code = match args.get(1).map(String::as_str) {
-        Some("parse") => {
-            parse::run(rest.iter().any(|a| a == "--json"));
-            0
-        }
-        Some("register") => register::register(rest),
-        Some("sip-flows") => register::flows(rest),
-        Some("sip-serve") => register::serve(rest),
-        Some("sip-parse") => register::parse_rate(rest),
-        _ => {
-            eprintln!("{USAGE}");
-            2
-        }
+    let cli = Cli::parse();
+    let code = match &cli.cmd {
+        Cmd::Parse(a) => parse::main(a),
+        Cmd::Relay(a) => relay::main(a),
+        Cmd::Limit(a) => limit::main(a),
+        Cmd::LimitSink(a) => limit::sink_main(a),
+        Cmd::Register(a) => register::main(a),
+        Cmd::SipFlows(a) => register::flows(a),
+        Cmd::Table(a) => msrp_bench::tables::main(a),
+        Cmd::SipParse(a) => register::parse_rate(a),
+        Cmd::SipServe(a) => register::serve(a),
     };
     std::process::exit(code);
 }

@@ -7,10 +7,13 @@
 //! costs anyway), `_parse_only` times the parser alone over input already in memory.
 
 use crate::alloc_count::allocations;
+use crate::report::Report;
+use crate::CommonArgs;
 use bytes::{Bytes, BytesMut};
 use dataplane::wire::{
     ByteRange, Continuation, Event, Ident, Parser, ParserLimits, PathPrefix, RequestWriter,
 };
+use serde_json::{json, Value};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -172,76 +175,96 @@ fn run_stream(input: &[u8], limits: ParserLimits) -> Outcome {
     }
 }
 
-fn report(json: bool, scenario: &str, body_len: usize, o: &Outcome) {
+fn report(scenario: &str, body_len: usize, o: &Outcome) -> (Value, String) {
     let cpu = if o.cpu_secs > 0.0 { o.cpu_secs } else { o.secs };
     let fps = o.frames as f64 / cpu;
     let gbps = o.bytes as f64 / cpu / 1e9;
     let apf = o.allocs as f64 / o.frames.max(1) as f64;
-    if json {
-        let v = serde_json::json!({
-            "bench": "parse",
-            "scenario": scenario,
-            "body_bytes": body_len,
-            "read_size": READ_SIZE,
-            "frames": o.frames,
-            "bytes": o.bytes,
-            "wall_seconds": o.secs,
-            "cpu_seconds": o.cpu_secs,
-            "frames_per_cpu_sec": fps,
-            "gb_per_cpu_sec": gbps,
-            "frames_per_wall_sec": o.frames as f64 / o.secs,
-            "ns_per_frame": cpu * 1e9 / o.frames.max(1) as f64,
-            "allocations": o.allocs,
-            "allocations_per_frame": apf,
-        });
-        println!("{v}");
-    }
+    let v = json!({
+        "case": scenario,
+        "body_bytes": body_len,
+        "read_size": READ_SIZE,
+        "frames": o.frames,
+        "bytes": o.bytes,
+        "wall_seconds": o.secs,
+        "cpu_seconds": o.cpu_secs,
+        "frames_per_cpu_sec": fps,
+        "gb_per_cpu_sec": gbps,
+        "frames_per_wall_sec": o.frames as f64 / o.secs,
+        "ns_per_frame": cpu * 1e9 / o.frames.max(1) as f64,
+        "allocations": o.allocs,
+        "allocations_per_frame": apf,
+    });
     let line = format!(
-        "parse {scenario}: {:.2}M frames/s, {gbps:.2} GB/s per CPU-second ({:.0} ns/frame), {apf:.4} allocations/frame; {:.0}% of a CPU was ours",
+        "{scenario}: {:.2}M frames/s, {gbps:.2} GB/s per CPU-second ({:.0} ns/frame), {apf:.4} allocations/frame",
         fps / 1e6,
         cpu * 1e9 / o.frames.max(1) as f64,
-        100.0 * o.cpu_secs / o.secs,
     );
-    if json {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
+    (v, line)
+}
+
+/// `msrp-bench parse`
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Run only this case (send_100b_reads, send_100b_parse_only, send_64kib_reads,
+    /// send_64kib_parse_only); `MSRP_BENCH_ONLY` does the same.
+    #[arg(long)]
+    pub only: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Entry point of `msrp-bench parse`.
-pub fn run(json: bool) {
-    // MSRP_BENCH_ONLY=<scenario> runs one scenario (for profiling).
-    let only = std::env::var("MSRP_BENCH_ONLY").ok();
+pub fn main(args: &Args) -> i32 {
+    let only = args
+        .only
+        .clone()
+        .or_else(|| std::env::var("MSRP_BENCH_ONLY").ok());
     let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let limits = ParserLimits::default();
     let small = stream(100_000, 100);
+    let big = stream(256, 64 * 1024);
+    let mut cases = Vec::new();
+    let mut lines = Vec::new();
+    let mut cpu_ns = serde_json::Map::new();
+    let mut run = |name: &str, len: usize, o: Outcome| {
+        let (v, l) = report(name, len, &o);
+        eprintln!("parse {l}");
+        cpu_ns.insert(
+            format!("{name}_ns_per_frame"),
+            json!(o.cpu_secs.max(1e-12) * 1e9 / o.frames.max(1) as f64),
+        );
+        cases.push(v);
+        lines.push(l);
+    };
     if want("send_100b_reads") {
-        report(json, "send_100b_reads", 100, &run_stream(&small, limits));
+        run("send_100b_reads", 100, run_stream(&small, limits));
     }
     if want("send_100b_parse_only") {
-        report(
-            json,
-            "send_100b_parse_only",
-            100,
-            &run_in_memory(&small, limits),
-        );
+        run("send_100b_parse_only", 100, run_in_memory(&small, limits));
     }
-    let big = stream(256, 64 * 1024);
     if want("send_64kib_reads") {
-        report(
-            json,
-            "send_64kib_reads",
-            64 * 1024,
-            &run_stream(&big, limits),
-        );
+        run("send_64kib_reads", 64 * 1024, run_stream(&big, limits));
     }
     if want("send_64kib_parse_only") {
-        report(
-            json,
+        run(
             "send_64kib_parse_only",
             64 * 1024,
-            &run_in_memory(&big, limits),
+            run_in_memory(&big, limits),
         );
     }
+    let mut r = Report::new("parse");
+    r.config = json!({
+        "seconds_per_case": run_for().as_secs_f64(),
+        "read_size": READ_SIZE,
+        "threads": 1,
+        "input": "SEND frames as a relay sees them, 64 KiB reads",
+    });
+    r.results = json!({ "cases": cases });
+    r.cpu = Value::Object(cpu_ns);
+    if lines.is_empty() {
+        r.errors.push(format!("no such case {only:?}"));
+    }
+    r.summary = format!("parse: {}", lines.join("; "));
+    r.emit()
 }

@@ -1,0 +1,6 @@
+//! One module per scenario; each has clap `Args` and a `main` returning the exit status.
+
+pub mod limit;
+pub mod parse;
+pub mod register;
+pub mod relay;

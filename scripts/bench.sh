@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs msrp-bench's standard set and writes bench/results/<date>.json (every report) and
+# bench/results/<date>.md (the tables for the README).
+#
+#   scripts/bench.sh            # the standard set (about 15 minutes on 2 vCPUs)
+#   QUICK=1 scripts/bench.sh    # short runs, to check that everything works
+#   NOTE="..." scripts/bench.sh # a note on the conditions, copied into the results
+#
+# Standard set: parse; relay --compare (msrpd vs Kamailio, 3 alternations, saturated and at
+# half of Kamailio's rate); limit at 1 000 and 10 000 connections; fanout with 10, 1 000 and
+# 10 000 members (when this build has the chat switch); register --compare (sipp, msrpd vs
+# Kamailio); join when the SIP focus exists. Needs the Debian packages kamailio,
+# kamailio-outbound-modules and sip-tester (sipp).
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+cargo build --release --locked -p msrp-bench -p controlplane --bins >&2 || exit 1
+bin="$CARGO_TARGET_DIR/release/msrp-bench"
+export MSRPD="$CARGO_TARGET_DIR/release/msrpd"
+
+date="$(date -u +%Y-%m-%d)"
+out="$root/bench/results"
+mkdir -p "$out"
+name="$date"
+[ -e "$out/$name.json" ] && name="$date-$(date -u +%H%M)"
+lines="$(mktemp)"
+trap 'rm -f "$lines"' EXIT
+
+if [ -n "${QUICK:-}" ]; then
+  d=2; alt=1; calls=5000; lim_d=2; parse_s=0.5
+else
+  d=10; alt=3; calls=50000; lim_d=5; parse_s=3
+fi
+status=0
+run() {
+  echo "== msrp-bench $*" >&2
+  if ! "$bin" "$@" >>"$lines"; then
+    echo "   (failed)" >&2
+    status=1
+  fi
+}
+
+MSRP_BENCH_SECONDS=$parse_s run parse
+run relay --compare --alternations "$alt" --duration "$d" --sessions 10 --size 100 \
+  --plot "$out/$name-relay.svg"
+for m in 1000 10000; do
+  run limit --connections "$m" --duration "$lim_d" --batch 1,8
+done
+if "$bin" fanout --help >/dev/null 2>&1; then
+  for m in 10 1000 10000; do
+    run fanout --members "$m" --duration "$d" --plot "$out/$name-fanout-$m.svg"
+  done
+else
+  echo "== fanout: not in this build (the chat switch is not on main yet)" >&2
+fi
+run register --compare --alternations "$alt" --calls "$calls"
+if "$bin" join --help >/dev/null 2>&1; then
+  run join --duration "$d"
+else
+  echo "== join: not in this build (needs the SIP focus)" >&2
+fi
+
+"$bin" table --input "$lines" --json-out "$out/$name.json" --md-out "$out/$name.md" \
+  --note "${NOTE:-}" || status=1
+echo "wrote $out/$name.json and $out/$name.md" >&2
+cat "$out/$name.md"
+exit $status
