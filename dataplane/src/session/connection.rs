@@ -24,8 +24,8 @@ use super::transactions::TransactionTable;
 use super::transmit::Transmit;
 use crate::wire::{
     ByteRange, Continuation, EndLine, Event as WireEvent, FailureReport, FrameHead, HeaderName,
-    Ident, MediaType, Method, MsrpUri, OwnedMsrpUri, Parser, PathPrefix, RandomSource, StartLine,
-    SuccessReport, UriKey, WireError,
+    Ident, MediaType, Method, MsrpUri, OwnedMsrpUri, Parser, PathPrefix, RandomSource,
+    RequestWriter, StartLine, SuccessReport, UriKey, WireError, NICKNAME_MAX,
 };
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
@@ -191,6 +191,9 @@ enum TxInfo {
         timed: bool,
     },
     Bodiless {
+        session: SessionId,
+    },
+    Nickname {
         session: SessionId,
     },
     Auth,
@@ -559,6 +562,44 @@ impl Connection {
         Ok(())
     }
 
+    /// Sends an RFC 7701 §7 NICKNAME request on `session` asking for `nickname` (`""` removes
+    /// the nickname, §7.3). It carries no report headers, so the peer always answers; the
+    /// status comes back as [`Event::NicknameResult`] (408 on timeout or connection loss).
+    /// Returns the transaction id.
+    pub fn send_nickname(
+        &mut self,
+        session: SessionId,
+        nickname: &str,
+    ) -> Result<Ident, SendError> {
+        if self.failed {
+            return Err(SendError::ConnectionFailed);
+        }
+        if nickname.len() > NICKNAME_MAX || nickname.bytes().any(|c| c == b'\r' || c == b'\n') {
+            return Err(SendError::BadHeader("Use-Nickname".into()));
+        }
+        if !self.sessions.contains_key(&session) {
+            return Err(SendError::UnknownSession);
+        }
+        let tid = self.new_tid();
+        let s = self
+            .sessions
+            .get(&session)
+            .ok_or(SendError::UnknownSession)?;
+        let frame = RequestWriter::with_prefix(
+            self.scratch.get(!self.control.is_empty()),
+            tid,
+            "NICKNAME",
+            &s.prefix,
+        )
+        .use_nickname(nickname)
+        .out_frame_bodiless(Continuation::Complete);
+        self.control.push_back(Control {
+            transmit: frame.into(),
+            tx: Some((tid, TxInfo::Nickname { session })),
+        });
+        Ok(tid)
+    }
+
     /// Stops sending a message: a chunk in progress ends with `#`; if part of the message
     /// was sent already, an empty `#` chunk tells the receiver. Returns `false` for an
     /// unknown or fully sent message.
@@ -639,7 +680,7 @@ impl Connection {
         }
         let mut pending: Vec<(Ident, TxInfo)> = self.tx.drain().collect();
         pending.sort_by_key(|(t, _)| *t);
-        for (_, info) in pending {
+        for (tid, info) in pending {
             match info {
                 TxInfo::Bodiless { session } => {
                     self.events.push_back(Event::SendFailed(SendFailure {
@@ -649,6 +690,11 @@ impl Connection {
                         source: FailureSource::ConnectionLost,
                     }))
                 }
+                TxInfo::Nickname { session } => self.events.push_back(Event::NicknameResult {
+                    session,
+                    transaction_id: tid,
+                    code: 408,
+                }),
                 TxInfo::Auth => self.events.push_back(AuthClient::timed_out()),
                 TxInfo::Chunk { .. } => {}
             }
@@ -735,8 +781,13 @@ impl Connection {
     /// Fires the timers due at `now`: transaction timeouts (408), chunk-reception timeouts,
     /// report tracking.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((_, info)) = self.tx.poll_expired(now) {
+        while let Some((tid, info)) = self.tx.poll_expired(now) {
             match info {
+                TxInfo::Nickname { session } => self.events.push_back(Event::NicknameResult {
+                    session,
+                    transaction_id: tid,
+                    code: 408,
+                }),
                 TxInfo::Chunk {
                     message_id,
                     session,
@@ -1626,6 +1677,11 @@ impl Connection {
                     }));
                 }
             }
+            TxInfo::Nickname { session } => self.events.push_back(Event::NicknameResult {
+                session,
+                transaction_id: tid,
+                code,
+            }),
             TxInfo::Auth => self.on_auth_response(head),
         }
     }

@@ -153,6 +153,16 @@ pub enum Event {
         /// 481 or 506.
         code: u16,
     },
+    /// The answer to a NICKNAME request (RFC 7701 §7): 200, 403 (nicknames off), 424
+    /// (malformed), 425 (taken), or 408 when no answer came.
+    NicknameResult {
+        /// The session.
+        session: SessionId,
+        /// The request's transaction id (as returned by `send_nickname`).
+        transaction_id: Ident,
+        /// The status code.
+        code: u16,
+    },
     /// AUTH succeeded (RFC 4976): later requests go through `use_path`.
     AuthSucceeded {
         /// The relay URIs to put in front of peer paths (and, reversed, in front of the own

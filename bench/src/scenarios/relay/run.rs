@@ -548,7 +548,9 @@ pub fn run(
                             out.errors
                                 .push(format!("session {p}: success REPORT timed out"));
                         }
-                        Event::SessionBound { .. } | Event::Progress { .. } => {}
+                        Event::SessionBound { .. }
+                        | Event::Progress { .. }
+                        | Event::NicknameResult { .. } => {}
                     }
                 }
             }

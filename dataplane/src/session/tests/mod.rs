@@ -5,6 +5,7 @@ mod alloc;
 mod auth;
 mod craft;
 mod errors;
+mod nickname;
 mod pair;
 mod props;
 mod receive;
