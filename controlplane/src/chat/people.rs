@@ -144,6 +144,8 @@ impl People {
             match before.get(&u.entity) {
                 None => lines.push(format!("* {} joined", show_name(u))),
                 Some(old) if old.nickname != u.nickname => match &u.nickname {
+                    // A display name that was the nickname already: nothing visible changed.
+                    Some(n) if show_name(old) == *n => {}
                     Some(n) => lines.push(format!("* {} is now known as {n}", show_name(old))),
                     None => lines.push(format!("* {} dropped their nickname", show_name(old))),
                 },
