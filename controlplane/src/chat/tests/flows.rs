@@ -17,6 +17,8 @@ struct Client {
     input: Option<DuplexStream>,
     lines: Lines<BufReader<DuplexStream>>,
     transcript: Vec<String>,
+    /// Lines read but not matched yet (roster and nickname lines may come in any order).
+    unmatched: Vec<String>,
     task: JoinHandle<Result<(), ChatError>>,
 }
 
@@ -35,6 +37,7 @@ fn start(o: ChatOptions) -> Client {
         input: Some(input),
         lines: BufReader::new(output).lines(),
         transcript: Vec::new(),
+        unmatched: Vec::new(),
         task,
     }
 }
@@ -45,8 +48,11 @@ impl Client {
         i.write_all(format!("{line}\n").as_bytes()).await.unwrap();
     }
 
-    /// Reads output until a line contains `needle`.
+    /// The first output line containing `needle` not matched before, waiting for it.
     async fn expect(&mut self, needle: &str) -> String {
+        if let Some(i) = self.unmatched.iter().position(|l| l.contains(needle)) {
+            return self.unmatched.remove(i);
+        }
         let wait = async {
             loop {
                 match self.lines.next_line().await.unwrap() {
@@ -55,6 +61,7 @@ impl Client {
                         if l.contains(needle) {
                             return l;
                         }
+                        self.unmatched.push(l);
                     }
                     None => panic!("output ended before {needle:?}: {:#?}", self.transcript),
                 }
