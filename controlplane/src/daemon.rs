@@ -48,7 +48,7 @@ pub struct Daemon {
     pub msrp_addrs: Vec<(SocketAddr, bool)>,
     /// SIP listeners as bound.
     pub sip_addrs: Vec<(TransportKind, SocketAddr)>,
-    sip: Option<Mounted>,
+    sip: Option<Box<Mounted>>,
     focus: Focus,
     control: tokio::runtime::Handle,
 }
@@ -140,7 +140,7 @@ impl Daemon {
             sip_addrs: mounted.sip_addrs.clone(),
             focus: mounted.focus.clone(),
             control: mounted.runtime.handle().clone(),
-            sip: Some(mounted),
+            sip: Some(Box::new(mounted)),
         })
     }
 

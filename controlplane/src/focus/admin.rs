@@ -171,6 +171,7 @@ impl Focus {
         let room = Room::new(id, settings);
         self.inner
             .broadcast(SwitchControl::CreateRoom(room.spec.clone()));
+        self.inner.sync_workers();
         let info = room_info(&room);
         tracing::info!(uri = %room.settings.uri, id, "room created");
         st.rooms.insert(id, room);
@@ -194,6 +195,8 @@ impl Focus {
         r.spec = r.spec.with_policy(settings.switch_policy());
         self.inner
             .broadcast(SwitchControl::UpdateRoom(r.spec.clone()));
+        // In force on every worker when this returns.
+        self.inner.sync_workers();
         r.settings = settings;
         Ok(room_info(r))
     }

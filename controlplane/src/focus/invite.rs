@@ -283,6 +283,7 @@ pub(crate) fn on_invite(inner: &Inner, req: &IncomingRequest, handle: &SipHandle
         .unwrap_or_default()
         .to_string();
     inner.broadcast(SwitchControl::AddSession(spec.clone()));
+    inner.sync_workers();
     let holder = st.next_holder;
     st.next_holder += 1;
     st.dialogs
@@ -378,6 +379,7 @@ pub(crate) fn on_reinvite(inner: &Inner, req: &IncomingRequest, handle: &SipHand
                                 });
                                 let spec = Arc::new(spec);
                                 inner.broadcast(SwitchControl::AddSession(spec.clone()));
+                                inner.sync_workers();
                                 m.spec = spec;
                                 m.bound = false;
                             }

@@ -167,6 +167,23 @@ impl Inner {
         }
     }
 
+    /// Waits (up to a second per worker) until every worker has handled what was pushed to
+    /// it so far: a session installed before the 200 leaves is known when its first request
+    /// arrives, whichever worker gets the connection.
+    pub(crate) fn sync_workers(&self) {
+        let mut waits = Vec::new();
+        for r in &self.rings {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if dataplane::switch::push_patiently(r, RelayControl::Switch(SwitchControl::Stats(tx)))
+            {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+
     /// Pushes to one worker.
     pub(crate) fn push_to(&self, worker: usize, msg: SwitchControl) {
         if let Some(r) = self.rings.get(worker) {
