@@ -150,6 +150,11 @@ impl Daemon {
         &self.focus
     }
 
+    /// The SIP server (registrar state, flows); `None` with `sip.enabled = false`.
+    pub fn sip_server(&self) -> Option<&crate::sip::SipServer> {
+        self.sip.as_ref().and_then(|m| m.sip.as_ref())
+    }
+
     /// The control plane's tokio runtime (for tasks such as a management API server).
     pub fn control_runtime(&self) -> &tokio::runtime::Handle {
         &self.control

@@ -166,8 +166,12 @@ pub fn mount(
         sip_cfg.tls_key = cfg.tls.key.clone();
     }
     let app: Arc<dyn SipApp> = Arc::new(focus.clone());
-    let server = runtime
-        .block_on(SipServer::start(sip_cfg, Some(app)))
+    // Started from a plain thread: `Daemon::start` may itself run inside a tokio runtime
+    // (tests, embedders), where blocking on another runtime is not allowed.
+    let handle = runtime.handle().clone();
+    let server = std::thread::spawn(move || handle.block_on(SipServer::start(sip_cfg, Some(app))))
+        .join()
+        .map_err(|_| MountError::Listen("the SIP server start panicked".into()))?
         .map_err(|e| MountError::Listen(e.to_string()))?;
     let sip_addrs = server.local_addrs().to_vec();
     focus.attach_sip(
