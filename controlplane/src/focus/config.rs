@@ -345,3 +345,105 @@ pub fn validate_rooms(rooms: &[RoomSection]) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::focus::room::{JoinPolicy, NicknameMode};
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_serve_sip_on_loopback_with_a_demo_room() {
+        let c = Config::parse("").unwrap();
+        assert!(c.sip.enabled);
+        assert!(c.sip.default_listen());
+        assert_eq!(c.sip.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
+        assert!(c.rooms.is_none(), "no [[rooms]]: the demo room");
+        assert_eq!(c.sip.realm(), "localhost");
+        let c = Config::parse("rooms = []\n").unwrap();
+        assert_eq!(c.rooms.as_deref().map(<[_]>::len), Some(0));
+    }
+
+    #[test]
+    fn rooms_parse_into_settings() {
+        let c = Config::parse(
+            "[[rooms]]\nuri = \"sip:a@example.com\"\nnicknames = \"off\"\nmax_members = 3\n\
+             join = \"allow-list\"\nallow = [\"sip:alice@example.com\"]\nsetup = \"active\"\n\
+             accept_wrapped_types = [\"text/plain\"]\n[[rooms]]\nuri = \"sip:b@example.com\"\n",
+        )
+        .unwrap();
+        let rooms = c.rooms.unwrap();
+        let s = rooms[0].settings().unwrap();
+        assert_eq!(s.nicknames, NicknameMode::Off);
+        assert!(!s.switch_policy().nicknames);
+        assert!(!s.answer_policy().chatroom.nicknames);
+        assert_eq!(s.max_members, 3);
+        assert!(s.setup_active);
+        assert_eq!(
+            s.join,
+            JoinPolicy::AllowList(vec!["sip:alice@example.com".into()])
+        );
+        assert!(s.allows("sip:alice@EXAMPLE.com"));
+        assert!(!s.allows("sip:bob@example.com"));
+        assert!(rooms[1].settings().unwrap().allows("sip:anyone@x"));
+    }
+
+    #[test]
+    fn every_bad_sip_or_room_value_names_its_key() {
+        for (text, key) in [
+            ("[sip]\nudp = []\ntcp = []\n", "sip.udp"),
+            ("[sip]\ntls = [\"127.0.0.1:5061\"]\n", "sip.tls"),
+            ("[sip]\ndomains = [\"a b\"]\n", "sip.domains"),
+            ("[sip]\nmin_expires = 0\n", "sip.min_expires"),
+            ("[sip]\ndefault_expires = 10\n", "sip.default_expires"),
+            ("[sip]\nidle_timeout_secs = 60\n", "sip.idle_timeout_secs"),
+            ("[sip]\nthreads = 0\n", "sip.threads"),
+            ("[[rooms]]\nuri = \"demo\"\n", "rooms.uri"),
+            ("[[rooms]]\nuri = \"sip:example.com\"\n", "rooms.uri"),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\nnicknames = \"maybe\"\n",
+                "rooms.nicknames",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\njoin = \"closed\"\n",
+                "rooms.join",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\njoin = \"allow-list\"\n",
+                "rooms.allow",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\nallow = [\"sip:b@x\"]\n",
+                "rooms.allow",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\nmax_members = 0\n",
+                "rooms.max_members",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\nsetup = \"sideways\"\n",
+                "rooms.setup",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\naccept_wrapped_types = []\n",
+                "rooms.accept_wrapped_types",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\nnickname_scope = \"galaxy\"\n",
+                "rooms.nickname_scope",
+            ),
+            (
+                "[[rooms]]\nuri = \"sip:a@x\"\n[[rooms]]\nuri = \"sip:a@y\"\n",
+                "rooms.uri",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.starts_with(key), "{text:?} gave {e}");
+        }
+        let e = err("[[rooms]]\nuri = \"sip:a@x\"\ncolour = \"red\"\n");
+        assert!(e.contains("colour"), "{e}");
+    }
+}

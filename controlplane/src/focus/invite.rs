@@ -253,8 +253,19 @@ pub(crate) fn on_invite(inner: &Inner, req: &IncomingRequest, handle: &SipHandle
             &[warning(304, "no usable message stream")],
         );
     };
-    let published = if privacy {
-        format!("sip:anonymous-{}@anonymous.invalid", &sid[..10])
+    // A UA that hides its identity itself (RFC 3323 anonymous From with a user part of its
+    // own) is known by that URI, which it can use as CPIM From; one that asks the focus for
+    // privacy gets an anonymous URI minted per session.
+    let self_anonymous = from.uri.host.eq_ignore_ascii_case("anonymous.invalid")
+        && !from_user.is_empty()
+        && !from_user.eq_ignore_ascii_case("anonymous");
+    let published = if self_anonymous {
+        aor.clone()
+    } else if privacy {
+        format!(
+            "sip:anonymous-{}@anonymous.invalid",
+            sid.get(..10).unwrap_or(&sid)
+        )
     } else {
         aor.clone()
     };

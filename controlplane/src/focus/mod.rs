@@ -145,6 +145,31 @@ impl Focus {
         events::handle(&self.inner, e);
     }
 
+    /// Periodic upkeep (the daemon calls it every few seconds): subscriptions past their
+    /// expiry get a terminated NOTIFY and are dropped (RFC 6665 §4.2.2), ended nickname
+    /// quarantines are forgotten.
+    pub fn housekeeping(&self) {
+        let now = std::time::Instant::now();
+        let mut st = self.inner.lock();
+        let st = &mut *st;
+        st.nicknames.expire(now);
+        for room in st.rooms.values_mut() {
+            let expired: Vec<_> = room
+                .subs
+                .iter()
+                .filter(|(_, s)| s.expires <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for id in expired {
+                st.dialogs.remove(&id);
+                if let Some(mut s) = room.subs.remove(&id) {
+                    let body = s.sub.full(&room.roster);
+                    self.inner.send_notify(room.id, &mut s, body, true);
+                }
+            }
+        }
+    }
+
     /// Whether a room has this user part.
     pub fn has_room_user(&self, user: &str) -> bool {
         self.inner.lock().room_by_user(user).is_some()

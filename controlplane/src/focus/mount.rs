@@ -153,6 +153,14 @@ pub fn mount(
             f.on_switch_event(e);
         }
     });
+    let f = focus.clone();
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            f.housekeeping();
+        }
+    });
     if !s.enabled {
         return Ok(Mounted {
             runtime,
