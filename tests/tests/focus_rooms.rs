@@ -574,3 +574,53 @@ fn the_msrpd_binary_serves_a_demo_room_without_configuration() {
     let _ = cpim;
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn reoffers_move_the_session_or_take_the_participant_out() {
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let mut bob = SipUa::tcp(sip, "bob", "example.com");
+    let (call, a) = join(&mut alice, node.msrp, ROOM, &Offer::new("re-alice-1"));
+    let (_b, mut b) = join(&mut bob, node.msrp, ROOM, &Offer::new("re-bob"));
+    let mut d = call.dialog.clone().unwrap();
+
+    // A re-INVITE with a new path (new connection): the old binding ends, the new one works.
+    let moved = Offer::new("re-alice-2");
+    let r = alice.in_dialog(&mut d, "INVITE", &[], Some("application/sdp"), &moved.sdp());
+    assert_eq!(r.status(), Some(200));
+    let path = sdp_attr(&String::from_utf8_lossy(&r.body()), "path").unwrap();
+    assert_eq!(path, call.path(), "our URI stays");
+    drop(a);
+    let mut a2 = ChatClient::connect(node.msrp, &path, &moved.uri());
+    assert_eq!(a2.bind().code(), Some(200));
+    assert_eq!(
+        b.say("msg-re1", "sip:bob@example.com", ROOM, "still here?"),
+        200
+    );
+    assert_eq!(a2.next_send().payload(), b"still here?");
+
+    // UPDATE with the same offer changes nothing.
+    let r = alice.in_dialog(&mut d, "UPDATE", &[], Some("application/sdp"), &moved.sdp());
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(node.focus().participants(ROOM).unwrap().len(), 2);
+
+    // A re-INVITE taking the stream away (port 0) takes alice out of the room.
+    let off = moved.sdp().replace("m=message 9 ", "m=message 0 ");
+    let r = alice.in_dialog(&mut d, "INVITE", &[], Some("application/sdp"), &off);
+    assert_eq!(r.status(), Some(200));
+    let left = node.focus().participants(ROOM).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].uri, "sip:bob@example.com");
+    assert!(a2.read().is_none(), "her MSRP session is closed");
+
+    // A request in a dialog that does not exist: 481.
+    let r = alice.in_dialog(&mut d, "BYE", &[], None, "");
+    assert_eq!(r.status(), Some(481));
+    // OPTIONS to the room tells what it supports; an unknown event package is 489.
+    let r = bob.plain_request("OPTIONS", ROOM, "");
+    assert_eq!(r.status(), Some(200));
+    assert!(r.values_named("Allow").any(|v| v.contains("SUBSCRIBE")));
+    let r = bob.plain_request("SUBSCRIBE", ROOM, "Event: presence\r\n");
+    assert_eq!(r.status(), Some(489));
+}

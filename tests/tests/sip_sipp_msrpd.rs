@@ -30,7 +30,17 @@ async fn msrpd(users: &[(&str, &str)]) -> FocusNode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msrpd_sipp_register_outbound_udp() {
     need_sipp!();
-    cases::register_outbound_udp(&msrpd(&[]).await).await;
+    let node = msrpd(&[]).await;
+    cases::register_outbound_udp(&node).await;
+    // The management view shows the binding and its flow.
+    let regs = node.focus().registrations();
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(regs[0].aor, cases::AOR);
+    assert_eq!(regs[0].reg_id, Some(1));
+    assert!(regs[0]
+        .flow
+        .as_deref()
+        .is_some_and(|f| f.starts_with("udp:")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
