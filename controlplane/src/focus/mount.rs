@@ -177,10 +177,30 @@ pub fn mount(
     // Started from a plain thread: `Daemon::start` may itself run inside a tokio runtime
     // (tests, embedders), where blocking on another runtime is not allowed.
     let handle = runtime.handle().clone();
-    let server = std::thread::spawn(move || handle.block_on(SipServer::start(sip_cfg, Some(app))))
-        .join()
-        .map_err(|_| MountError::Listen("the SIP server start panicked".into()))?
-        .map_err(|e| MountError::Listen(e.to_string()))?;
+    let movable = s.default_listen();
+    let server = std::thread::spawn(move || {
+        let mut cfg = sip_cfg;
+        let mut tries = 0;
+        loop {
+            match handle.block_on(SipServer::start(cfg.clone(), Some(app.clone()))) {
+                // Another process took the probed default port meanwhile: move on.
+                Err(e)
+                    if movable
+                        && tries < PORT_TRIES
+                        && e.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    tries += 1;
+                    let next = |a: &SocketAddr| SocketAddr::new(a.ip(), a.port().saturating_add(1));
+                    cfg.udp = cfg.udp.iter().map(next).collect();
+                    cfg.tcp = cfg.tcp.iter().map(next).collect();
+                }
+                other => return other,
+            }
+        }
+    })
+    .join()
+    .map_err(|_| MountError::Listen("the SIP server start panicked".into()))?
+    .map_err(|e| MountError::Listen(e.to_string()))?;
     let sip_addrs = server.local_addrs().to_vec();
     focus.attach_sip(
         server.handle(),
