@@ -23,6 +23,11 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Logging.
     pub log: LogSection,
+    /// SIP: registrar, outbound edge and the rooms' focus (see `focus::config`).
+    pub sip: crate::focus::config::SipSection,
+    /// Chat rooms. Absent: one demo room `sip:demo@<first SIP listener address>`; `rooms = []`:
+    /// none.
+    pub rooms: Option<Vec<crate::focus::config::RoomSection>>,
 }
 
 /// `[dataplane]`
@@ -388,6 +393,11 @@ impl Config {
         }
         if l.max_headers < 8 {
             return Err(invalid("limits.max_headers", "must be at least 8"));
+        }
+        self.sip
+            .validate(self.tls.cert.is_some() && self.tls.key.is_some())?;
+        if let Some(rooms) = &self.rooms {
+            crate::focus::config::validate_rooms(rooms)?;
         }
         match self.log.format.as_str() {
             "text" | "json" => {}

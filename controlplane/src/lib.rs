@@ -6,6 +6,7 @@
 pub mod conference;
 pub mod config;
 pub mod daemon;
+pub mod focus;
 pub mod logging;
 pub mod nickname;
 pub mod sdp;
