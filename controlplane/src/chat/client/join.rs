@@ -70,6 +70,7 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
                         addr: self.link.remote.to_string(),
                     })
                 }
+                Ok(Happening::Idle) => {}
                 Ok(h) => queued.push_back(h),
                 Err(ChatError::SipLost(reason)) => {
                     return Err(ChatError::Unreachable {
@@ -146,6 +147,22 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
         if let Some(n) = self.opts.nick.clone() {
             if self.room_caps.as_ref().is_some_and(|c| c.nicknames) {
                 self.request_nickname(&n).await?;
+            }
+        }
+        // Let the roster and the nickname answer arrive before queued input runs: a script
+        // that types `/msg bob ...` at once needs bob's URI from the roster.
+        let deadline = Instant::now() + SETTLE_WAIT;
+        while (self.sub.is_some() && !self.people.known()) || !self.nick_requests.is_empty() {
+            match self.step(Some(deadline)).await? {
+                Happening::Deadline => break,
+                Happening::Idle => {}
+                Happening::Final {
+                    purpose,
+                    request,
+                    response,
+                } => self.background_final(purpose, &request, &response).await?,
+                Happening::TimedOut(p) => self.background_timeout(p).await?,
+                h => queued.push_back(h),
             }
         }
         self.out

@@ -33,6 +33,8 @@ use crate::sip::wire::{HeaderName, Message, Method, NameAddr};
 
 /// How long a subscription to the roster asks to last (seconds).
 const SUBSCRIBE_EXPIRES: u32 = 600;
+/// How long joining waits for the first roster and the nickname answer.
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
 /// How long leaving waits for the room's answers.
 const LEAVE_WAIT: Duration = Duration::from_secs(3);
 /// At most this many sent messages are remembered for failure reports.
@@ -168,6 +170,8 @@ enum Happening {
     Input(String),
     InputEnd,
     Deadline,
+    /// An event was handled inside the pump; state may have changed.
+    Idle,
 }
 
 struct SubState {

@@ -29,10 +29,7 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
                 }
             }
             Purpose::Subscribe | Purpose::Refresh => {
-                if let Some(s) = self.sub.as_mut() {
-                    s.dialog = None;
-                    s.refresh_at = None;
-                }
+                self.sub = None;
                 self.out
                     .line(format!(
                         "! the room's roster is not available ({code} {}); /who and /msg will not know names",
@@ -47,6 +44,7 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
 
     pub(super) async fn background_timeout(&mut self, purpose: Purpose) -> Result<(), ChatError> {
         if matches!(purpose, Purpose::Subscribe | Purpose::Refresh) {
+            self.sub = None;
             self.out
                 .line("! no answer to the roster subscription (408)")
                 .await?;
@@ -181,63 +179,63 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
         .min()
     }
 
-    /// Waits for the next thing the caller must act on, handling everything else (NOTIFYs,
-    /// received messages, timers) on the way.
+    /// Waits for one event and handles it (NOTIFYs, received messages, timers);
+    /// returns what the caller must act on, or [`Happening::Idle`] when the event was
+    /// handled here (callers waiting for a state change look again).
     pub(super) async fn step(&mut self, limit: Option<Instant>) -> Result<Happening, ChatError> {
-        loop {
-            if let Some(h) = self.ready.pop_front() {
-                return Ok(h);
+        if let Some(h) = self.ready.pop_front() {
+            return Ok(h);
+        }
+        let deadline = self.next_deadline(limit);
+        let got = match deadline {
+            Some(d) => {
+                tokio::select! {
+                    n = self.events.recv() => n,
+                    _ = tokio::time::sleep_until(d.into()) => None,
+                }
             }
-            let deadline = self.next_deadline(limit);
-            let got = match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        n = self.events.recv() => n,
-                        _ = tokio::time::sleep_until(d.into()) => None,
-                    }
+            None => self.events.recv().await,
+        };
+        let now = Instant::now();
+        match got {
+            None => {
+                self.ua.tx.handle_timeout(now);
+                self.pump_sip().await?;
+                if let Some(m) = self.msrp.as_mut() {
+                    m.conn.handle_timeout(now);
                 }
-                None => self.events.recv().await,
-            };
-            let now = Instant::now();
-            match got {
-                None => {
-                    self.ua.tx.handle_timeout(now);
-                    self.pump_sip().await?;
-                    if let Some(m) = self.msrp.as_mut() {
-                        m.conn.handle_timeout(now);
-                    }
-                    self.msrp_events().await?;
-                    if self
-                        .sub
-                        .as_ref()
-                        .and_then(|s| s.refresh_at)
-                        .is_some_and(|t| t <= now)
-                        && !self.leaving
-                    {
-                        self.refresh_subscription().await?;
-                    }
-                    if limit.is_some_and(|l| l <= now) && self.ready.is_empty() {
-                        return Ok(Happening::Deadline);
-                    }
+                self.msrp_events().await?;
+                if self
+                    .sub
+                    .as_ref()
+                    .and_then(|s| s.refresh_at)
+                    .is_some_and(|t| t <= now)
+                    && !self.leaving
+                {
+                    self.refresh_subscription().await?;
                 }
-                Some(Net::Input(line)) => return Ok(Happening::Input(line)),
-                Some(Net::InputEnd) => return Ok(Happening::InputEnd),
-                Some(Net::SipPing) => self.sip_send(b"\r\n").await?,
-                Some(Net::SipClosed(reason)) => return Err(ChatError::SipLost(reason)),
-                Some(Net::Sip(msg)) => self.on_sip(msg, now).await?,
-                Some(Net::Msrp(data)) => {
-                    if let Some(m) = self.msrp.as_mut() {
-                        m.input(now, &data)?;
-                    }
-                    self.msrp_events().await?;
+                if limit.is_some_and(|l| l <= now) && self.ready.is_empty() {
+                    return Ok(Happening::Deadline);
                 }
-                Some(Net::MsrpClosed(reason)) => {
-                    if self.msrp.is_some() && !self.leaving {
-                        return Err(ChatError::MsrpLost(reason));
-                    }
+            }
+            Some(Net::Input(line)) => return Ok(Happening::Input(line)),
+            Some(Net::InputEnd) => return Ok(Happening::InputEnd),
+            Some(Net::SipPing) => self.sip_send(b"\r\n").await?,
+            Some(Net::SipClosed(reason)) => return Err(ChatError::SipLost(reason)),
+            Some(Net::Sip(msg)) => self.on_sip(msg, now).await?,
+            Some(Net::Msrp(data)) => {
+                if let Some(m) = self.msrp.as_mut() {
+                    m.input(now, &data)?;
+                }
+                self.msrp_events().await?;
+            }
+            Some(Net::MsrpClosed(reason)) => {
+                if self.msrp.is_some() && !self.leaving {
+                    return Err(ChatError::MsrpLost(reason));
                 }
             }
         }
+        Ok(self.ready.pop_front().unwrap_or(Happening::Idle))
     }
 
     pub(super) async fn on_sip(&mut self, msg: Message, now: Instant) -> Result<(), ChatError> {

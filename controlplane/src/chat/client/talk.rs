@@ -27,7 +27,7 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
                     response,
                 } => self.background_final(purpose, &request, &response).await?,
                 Happening::TimedOut(p) => self.background_timeout(p).await?,
-                Happening::Deadline => {}
+                Happening::Deadline | Happening::Idle => {}
             }
         }
     }
@@ -108,6 +108,21 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
     // Leaving
 
     pub(super) async fn leave(&mut self) {
+        // Messages typed just before leaving (scripts) get their 200 first.
+        let deadline = Instant::now() + LEAVE_WAIT;
+        while !self.sent.is_empty() && self.msrp.is_some() {
+            match self.step(Some(deadline)).await {
+                Ok(Happening::Deadline) | Err(_) => break,
+                Ok(Happening::Final {
+                    purpose,
+                    request,
+                    response,
+                }) => {
+                    let _ = self.background_final(purpose, &request, &response).await;
+                }
+                Ok(_) => {}
+            }
+        }
         self.leaving = true;
         let mut waiting = 0;
         if self.send_bye().await {

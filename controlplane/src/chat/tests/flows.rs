@@ -433,3 +433,34 @@ async fn bye_from_the_room_ends_the_session() {
         .wait_n(1, |s| matches!(s, Seen::Sip(m) if m.status() == Some(200) && m.cseq().is_ok_and(|c| c.method == "BYE")))
         .await;
 }
+
+#[tokio::test]
+async fn a_script_typing_before_the_join_completes_is_served_in_order() {
+    let focus = FakeFocus::start(FocusConfig {
+        others: vec![("sip:bob@example.com", Some("bob"))],
+        ..FocusConfig::default()
+    })
+    .await;
+    let mut c = start(opts(&focus, Some("sam")));
+    // Everything typed at once, before the room even answered.
+    c.say("first line").await;
+    c.say("/msg bob second, privately").await;
+    c.say("/quit").await;
+    c.expect("* left").await;
+    assert!(c.end().await.is_ok());
+    let (_, first) = focus.msrp("SEND", 1).await;
+    let (_, second) = focus.msrp("SEND", 2).await;
+    assert_eq!(cpim_of(&first).2, "first line");
+    let (_, to, text) = cpim_of(&second);
+    assert_eq!(
+        (to.as_str(), text.as_str()),
+        ("sip:bob@example.com", "second, privately"),
+        "the roster was in before the queued /msg ran"
+    );
+    // The messages went out before the BYE.
+    let seen = focus.seen();
+    let pos = |pred: &dyn Fn(&Seen) -> bool| seen.iter().position(pred).unwrap();
+    let second_at = pos(&|s| matches!(s, Seen::Msrp(_, b) if b.windows(6).any(|w| w == b"second")));
+    let bye_at = pos(&|s| s.sip_method() == Some("BYE"));
+    assert!(second_at < bye_at);
+}
