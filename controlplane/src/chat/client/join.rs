@@ -142,6 +142,10 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
             )),
             _ => {}
         }
+        self.out.set_prompt(match &self.opts.nick {
+            Some(n) => format!("[{n}]> "),
+            None => "> ".into(),
+        });
         self.out.lines(&lines).await?;
         self.subscribe().await?;
         if let Some(n) = self.opts.nick.clone() {
@@ -165,8 +169,6 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
                 h => queued.push_back(h),
             }
         }
-        self.out
-            .set_prompt(format!("[{}]> ", self.opts.nick.as_deref().unwrap_or("")));
         Ok(())
     }
 

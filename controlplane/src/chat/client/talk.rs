@@ -8,7 +8,6 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
     // Talking
 
     pub(super) async fn talk(&mut self, mut queued: VecDeque<Happening>) -> Result<(), ChatError> {
-        self.out.show_prompt().await?;
         loop {
             let h = match queued.pop_front() {
                 Some(h) => h,
@@ -147,6 +146,7 @@ impl<W: AsyncWrite + Unpin + Send> Chat<W> {
             m.close().await;
         }
         if self.joined {
+            self.out.set_prompt(String::new());
             let _ = self.out.line(format!("* left {}", self.room.uri)).await;
         }
     }
