@@ -44,6 +44,8 @@ pub struct FocusConfig {
     pub refuse_to: HashMap<String, u16>,
     /// Other participants already in the room: (AOR, nickname).
     pub others: Vec<(&'static str, Option<&'static str>)>,
+    /// Announce this MSRP port instead of the real listener's (a dead port).
+    pub answer_port: Option<u16>,
 }
 
 impl Default for FocusConfig {
@@ -56,6 +58,7 @@ impl Default for FocusConfig {
             nicknames: HashMap::new(),
             refuse_to: HashMap::new(),
             others: Vec::new(),
+            answer_port: None,
         }
     }
 }
@@ -465,7 +468,10 @@ impl Room {
                 *client_path = Some(path[0].to_string());
                 let aor = m.from_hdr().unwrap().uri.raw.to_string();
                 self.client_aor = Some(aor.clone());
-                let port = msrp_listener.local_addr().unwrap().port();
+                let port = self
+                    .cfg
+                    .answer_port
+                    .unwrap_or(msrp_listener.local_addr().unwrap().port());
                 let answer = format!(
                     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                      m=message {port} TCP/MSRP *\r\na=accept-types:message/cpim\r\n\

@@ -464,3 +464,23 @@ async fn a_script_typing_before_the_join_completes_is_served_in_order() {
     let bye_at = pos(&|s| s.sip_method() == Some("BYE"));
     assert!(second_at < bye_at);
 }
+
+#[tokio::test]
+async fn an_unreachable_msrp_path_fails_the_join_and_hangs_up() {
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let focus = FakeFocus::start(FocusConfig {
+        answer_port: Some(port),
+        ..FocusConfig::default()
+    })
+    .await;
+    let err = start(opts(&focus, Some("kim"))).end().await.unwrap_err();
+    assert!(matches!(err, ChatError::MsrpSetup(_)), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    let bye = focus.sip("BYE").await;
+    assert_eq!(bye.call_id(), focus.sip("INVITE").await.call_id());
+}
