@@ -45,6 +45,14 @@ pub(crate) fn reply(
     handle.respond(req, code, b.finish(None, b""));
 }
 
+/// Copies Record-Route into a 2xx to a dialog-creating request (RFC 3261 §12.1.1), so that
+/// proxies on the way stay in the dialog's route set.
+pub(crate) fn copy_record_route(msg: &Message, b: &mut crate::sip::wire::Builder) {
+    for v in msg.values(HeaderName::RecordRoute) {
+        b.header("Record-Route", v);
+    }
+}
+
 /// Our Contact for a room on the flow a request came in on.
 pub(crate) fn contact(user: &str, flow: &FlowKey) -> String {
     format!(
@@ -318,6 +326,7 @@ pub(crate) fn on_invite(inner: &Inner, req: &IncomingRequest, handle: &SipHandle
         joined_at: SystemTime::now(),
     };
     let mut b = response_to(msg, 200, None, Some(&tag), Some(req.source.remote));
+    copy_record_route(msg, &mut b);
     b.header("Contact", &contact(&user, &req.source));
     b.header("Allow", ALLOW);
     b.header("Allow-Events", "conference");

@@ -11,6 +11,7 @@ use crate::sip::wire::{response_to, uri::unescape, HeaderName, Uri};
 
 use super::auth::AuthOutcome;
 use super::invite::{contact, reply};
+
 use super::state::{DialogRef, Sub};
 use super::Inner;
 
@@ -103,6 +104,7 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
     };
     let our_contact = contact(&room.user, &req.source);
     let mut b = response_to(msg, 200, None, Some(&tag), Some(req.source.remote));
+    super::invite::copy_record_route(msg, &mut b);
     b.header("Expires", &expires.to_string());
     b.header("Contact", &our_contact);
     handle.respond(req, 200, b.finish(None, b""));
