@@ -150,6 +150,26 @@ impl Daemon {
         &self.focus
     }
 
+    /// Applies a reloaded configuration's rooms (`[[rooms]]`, or the demo room when it has
+    /// none): creates, updates and deletes rooms to match. Other `[sip]` changes need a
+    /// restart.
+    pub fn reload_rooms(
+        &self,
+        cfg: &Config,
+    ) -> Result<crate::focus::ReconcileReport, crate::focus::FocusError> {
+        let host = self
+            .sip_addrs
+            .first()
+            .map_or_else(|| "127.0.0.1".to_string(), |(_, a)| a.ip().to_string());
+        let rooms = crate::focus::mount::configured_rooms(cfg, &host).map_err(|e| {
+            crate::focus::FocusError::Invalid {
+                key: "rooms".into(),
+                message: e.to_string(),
+            }
+        })?;
+        self.focus.reconcile(rooms)
+    }
+
     /// The SIP server (registrar state, flows); `None` with `sip.enabled = false`.
     pub fn sip_server(&self) -> Option<&crate::sip::SipServer> {
         self.sip.as_ref().and_then(|m| m.sip.as_ref())

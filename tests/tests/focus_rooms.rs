@@ -624,3 +624,39 @@ fn reoffers_move_the_session_or_take_the_participant_out() {
     let r = bob.plain_request("SUBSCRIBE", ROOM, "Event: presence\r\n");
     assert_eq!(r.status(), Some(489));
 }
+
+#[test]
+fn reloaded_rooms_are_reconciled() {
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let (_c, _a) = join(&mut alice, node.msrp, ROOM, &Offer::new("rl-alice"));
+
+    // The new file drops `chat`, adds `news` and keeps nothing else.
+    let new = toml(
+        &[],
+        &room_toml("sip:news@example.com", "private_messages = false"),
+    );
+    let cfg = controlplane::config::Config::parse(&new).unwrap();
+    let report = node.daemon().reload_rooms(&cfg).unwrap();
+    assert_eq!(report.deleted, vec![ROOM.to_string()]);
+    assert_eq!(report.created, vec!["sip:news@example.com".to_string()]);
+    let bye = alice.request("BYE");
+    alice.respond(&bye, 200);
+    // Same file again: nothing to do; a changed setting is an update.
+    assert_eq!(
+        node.daemon().reload_rooms(&cfg).unwrap(),
+        Default::default()
+    );
+    let changed = toml(&[], &room_toml("sip:news@example.com", "max_members = 5"));
+    let cfg = controlplane::config::Config::parse(&changed).unwrap();
+    let report = node.daemon().reload_rooms(&cfg).unwrap();
+    assert_eq!(report.updated, vec!["sip:news@example.com".to_string()]);
+    assert_eq!(node.focus().room("news").unwrap().settings.max_members, 5);
+    // No [[rooms]] at all: the demo room.
+    let cfg = controlplane::config::Config::parse(&toml(&[], "")).unwrap();
+    node.daemon().reload_rooms(&cfg).unwrap();
+    let rooms = node.focus().rooms();
+    assert_eq!(rooms.len(), 1);
+    assert!(rooms[0].settings.uri.starts_with("sip:demo@"));
+}

@@ -47,7 +47,8 @@ use crate::sip::wire::{Method, Uri};
 use crate::sip::TransportKind;
 
 pub use admin::{
-    FocusError, ParticipantInfo, RegistrationInfo, RoomInfo, SessionInfo, SipListenerInfo,
+    FocusError, ParticipantInfo, ReconcileReport, RegistrationInfo, RoomInfo, SessionInfo,
+    SipListenerInfo,
 };
 pub use room::{JoinPolicy, NicknameMode, RoomSettings};
 

@@ -74,6 +74,18 @@ pub fn demo_room(host: &str) -> RoomSettings {
     }
 }
 
+/// The rooms a configuration asks for: its `[[rooms]]`, or the demo room on `demo_host`
+/// when it has none (for [`Focus::reconcile`](super::Focus::reconcile) on reload).
+pub fn configured_rooms(cfg: &Config, demo_host: &str) -> Result<Vec<RoomSettings>, MountError> {
+    match &cfg.rooms {
+        Some(r) => r
+            .iter()
+            .map(|r| r.settings().map_err(|e| MountError::Room(e.to_string())))
+            .collect(),
+        None => Ok(vec![demo_room(demo_host)]),
+    }
+}
+
 /// Starts the runtime, the focus with its rooms and the SIP server.
 pub fn mount(
     cfg: &Config,
