@@ -461,6 +461,13 @@ fn management_view_creates_kicks_and_deletes() {
             ..RoomSettings::default()
         })
         .is_err());
+    // A host the SIP server does not serve could never be reached.
+    assert!(focus
+        .create_room(RoomSettings {
+            uri: "sip:ops@elsewhere.org".into(),
+            ..RoomSettings::default()
+        })
+        .is_err());
 
     let sip = node.sip(TransportKind::Tcp);
     let mut alice = SipUa::tcp(sip, "alice", "example.com");

@@ -172,6 +172,7 @@ impl Focus {
     /// Creates a room (on every worker, then reachable by INVITE/SUBSCRIBE).
     pub fn create_room(&self, settings: RoomSettings) -> Result<RoomInfo, FocusError> {
         settings.validate().map_err(invalid)?;
+        self.check_host(&settings)?;
         let user = settings.user_part().unwrap_or_default();
         let mut st = self.inner.lock();
         if st.room_by_user(&user).is_some() {
@@ -187,6 +188,27 @@ impl Focus {
         tracing::info!(uri = %room.settings.uri, id, "room created");
         st.rooms.insert(id, room);
         Ok(info)
+    }
+
+    /// A room's host must be local to the SIP server, or nobody could reach it.
+    fn check_host(&self, s: &RoomSettings) -> Result<(), FocusError> {
+        let d = &self.inner.cfg.domains;
+        let host = s.host().unwrap_or_default();
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        if d.is_empty() || ip || d.iter().any(|x| x.eq_ignore_ascii_case(&host)) {
+            return Ok(());
+        }
+        Err(FocusError::Invalid {
+            key: "uri".into(),
+            message: format!(
+                "host {host} is not one of the SIP domains ({}) nor an address",
+                d.join(", ")
+            ),
+        })
     }
 
     /// Replaces a room's settings (the URI cannot change). The switch gets the new policy at

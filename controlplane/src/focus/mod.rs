@@ -76,6 +76,9 @@ pub struct FocusConfig {
     pub hosts: BTreeMap<String, IpAddr>,
     /// Longest SUBSCRIBE granted (seconds).
     pub max_subscription_secs: u32,
+    /// Domains the SIP server takes as local: a room's host must be one of them or an IP
+    /// address (empty: no check).
+    pub domains: Vec<String>,
 }
 
 struct SipLink {

@@ -101,24 +101,6 @@ pub fn mount(
         .enable_all()
         .build()
         .map_err(MountError::Runtime)?;
-    let focus = Focus::new(
-        FocusConfig {
-            msrp: LocalMsrp {
-                host: cfg.msrp.host.clone(),
-                tcp_port: msrp_tcp,
-                tls_port: msrp_tls,
-            },
-            realm: s.realm(),
-            users: s
-                .users
-                .iter()
-                .map(|u| (u.name.clone(), u.password.clone()))
-                .collect(),
-            hosts: cfg.relay.hosts.clone(),
-            max_subscription_secs: 3600,
-        },
-        rings,
-    );
     let mut sip_cfg;
     let rooms: Vec<RoomSettings> = match &cfg.rooms {
         Some(r) => r
@@ -140,6 +122,25 @@ pub fn mount(
         sip_cfg.udp = vec![SocketAddr::new(ip, port)];
         sip_cfg.tcp = vec![SocketAddr::new(ip, port)];
     }
+    let focus = Focus::new(
+        FocusConfig {
+            msrp: LocalMsrp {
+                host: cfg.msrp.host.clone(),
+                tcp_port: msrp_tcp,
+                tls_port: msrp_tls,
+            },
+            realm: s.realm(),
+            users: s
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
+            hosts: cfg.relay.hosts.clone(),
+            max_subscription_secs: 3600,
+            domains: sip_cfg.core.domains.clone(),
+        },
+        rings,
+    );
     if cfg.rooms.is_none() {
         let host = sip_cfg
             .udp
