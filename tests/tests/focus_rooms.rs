@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use controlplane::focus::{JoinPolicy, RoomSettings};
 use controlplane::sip::TransportKind;
-use dataplane::switch::testkit::{cpim, ChatClient};
+use dataplane::switch::testkit::ChatClient;
 use e2e::focusnode::{msrpd_binary, toml, FocusNode, FocusProcess};
 use e2e::procs::TempDir;
 use e2e::sipua::{sdp_attr, Call, SipUa};
@@ -577,9 +577,6 @@ fn the_msrpd_binary_serves_a_demo_room_without_configuration() {
     );
     let got = b.next_send();
     assert_eq!(got.payload(), b"hi demo");
-    let _ = sdp_attr;
-    let _ = cpim;
-    let _ = Duration::ZERO;
 }
 
 #[test]
@@ -666,4 +663,57 @@ fn reloaded_rooms_are_reconciled() {
     let rooms = node.focus().rooms();
     assert_eq!(rooms.len(), 1);
     assert!(rooms[0].settings.uri.starts_with("sip:demo@"));
+}
+
+#[test]
+fn tls_only_room_over_sip_tls_and_msrps() {
+    let dir = TempDir::new("focus-tls");
+    let ca = e2e::pki::TestCa::new(dir.path(), "focus");
+    let leaf = ca.leaf(dir.path(), "localhost");
+    let cfg = format!(
+        "[msrp]\nhost = \"localhost\"\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n\
+         [tls]\ncert = {:?}\nkey = {:?}\n[relay]\nrequire_auth = false\n[log]\nlevel = \"warn\"\n\
+         [sip]\nudp = []\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\ndomains = [\"example.com\"]\n\
+         {}",
+        leaf.cert_path.display().to_string(),
+        leaf.key_path.display().to_string(),
+        room_toml("sip:vault@example.com", "tls_required = true"),
+    );
+    let node = FocusNode::start(&cfg);
+    let msrps = node
+        .daemon()
+        .msrp_addrs
+        .iter()
+        .find(|(_, t)| *t)
+        .map(|(a, _)| *a)
+        .unwrap();
+    let mut ua = SipUa::tls(
+        node.sip(TransportKind::Tls),
+        "localhost",
+        ca.client_config(),
+        "alice",
+        "example.com",
+    );
+    let mut o = Offer::new("tls-alice");
+    o.proto = "TCP/TLS/MSRP";
+    let call = ua.invite("sip:vault@example.com", &o.sdp(), "", None);
+    assert_eq!(call.code(), 200, "{}", call.sdp);
+    let path = call.path();
+    assert!(path.starts_with("msrps://localhost:"), "{path}");
+    let contact = call
+        .response
+        .values_named("Contact")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(contact.contains("transport=tls"), "{contact}");
+    let mut c = e2e::MsrpClient::connect_tls(msrps, "localhost", ca.client_config(), &o.uri())
+        .expect("msrps connect");
+    let tid = c.send_request("SEND", &[path], &[]);
+    assert_eq!(c.response_to(&tid).code(), Some(200), "binding over TLS");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !node.focus().participants("vault").unwrap()[0].sessions[0].bound {
+        assert!(std::time::Instant::now() < deadline, "session bound");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
