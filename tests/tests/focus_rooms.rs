@@ -116,7 +116,11 @@ fn notify_with(ua: &mut SipUa, needle: &str) -> String {
 
 #[test]
 fn participants_chat_set_nicknames_follow_the_roster_and_leave() {
-    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    // Two workers: sessions are installed on both, connections land on either.
+    let node = FocusNode::start(&format!(
+        "[dataplane]\nworkers = 2\n{}",
+        toml(&[], &room_toml(ROOM, ""))
+    ));
     let sip = node.sip(TransportKind::Tcp);
     let mut alice = SipUa::tcp(sip, "alice", "example.com");
     let mut bob = SipUa::tcp(sip, "bob", "example.com");
@@ -716,4 +720,34 @@ fn tls_only_room_over_sip_tls_and_msrps() {
         assert!(std::time::Instant::now() < deadline, "session bound");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_quarantined_nickname_waits_for_its_owner() {
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "quarantine_secs = 600")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let mut bob = SipUa::tcp(sip, "bob", "example.com");
+    let (call, mut a) = join(&mut alice, node.msrp, ROOM, &Offer::new("q-alice-1"));
+    let (_b, mut b) = join(&mut bob, node.msrp, ROOM, &Offer::new("q-bob-1"));
+    assert_eq!(nickname(&mut a, "Wonder"), 200);
+    // Alice's second device may share it (same AoR); bob may not.
+    let mut alice2 = SipUa::tcp(sip, "alice", "example.com");
+    let (_c2, mut a2) = join(&mut alice2, node.msrp, ROOM, &Offer::new("q-alice-2"));
+    assert_eq!(nickname(&mut a2, "wonder"), 200);
+    assert_eq!(nickname(&mut b, "WONDER"), 425);
+    // Both of alice's sessions leave: the nickname stays reserved for her.
+    let mut d = call.dialog.clone().unwrap();
+    assert_eq!(
+        alice.in_dialog(&mut d, "BYE", &[], None, "").status(),
+        Some(200)
+    );
+    drop(a2);
+    let bye = alice2.request("BYE");
+    alice2.respond(&bye, 200);
+    assert_eq!(nickname(&mut b, "Wonder"), 425, "quarantined for its owner");
+    // Alice comes back and reclaims it.
+    let (_c3, mut a3) = join(&mut alice, node.msrp, ROOM, &Offer::new("q-alice-3"));
+    assert_eq!(nickname(&mut a3, "Wonder"), 200);
+    drop(a);
 }
