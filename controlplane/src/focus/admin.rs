@@ -255,7 +255,7 @@ impl Focus {
                 st.dialogs.remove(&d);
                 if let Some(mut s) = r.subs.remove(&d) {
                     let body = s.sub.deleted(&r.roster);
-                    self.inner.send_notify(id, &mut s, body, true);
+                    self.inner.send_notify(id, &mut s, body, Some("noresource"));
                 }
             }
             tracing::info!(uri = %r.settings.uri, "room deleted");

@@ -324,6 +324,7 @@ pub(crate) fn on_invite(inner: &Inner, req: &IncomingRequest, handle: &SipHandle
         worker: session.role.is_active().then_some(worker),
         bound: false,
         joined_at: SystemTime::now(),
+        pending_since: std::time::Instant::now(),
     };
     let mut b = response_to(msg, 200, None, Some(&tag), Some(req.source.remote));
     copy_record_route(msg, &mut b);
@@ -402,6 +403,7 @@ pub(crate) fn on_reinvite(inner: &Inner, req: &IncomingRequest, handle: &SipHand
                                 inner.sync_workers();
                                 m.spec = spec;
                                 m.bound = false;
+                                m.pending_since = std::time::Instant::now();
                             }
                             Err(e) => return reply(req, handle, 488, None, &[warning(399, &e)]),
                         }

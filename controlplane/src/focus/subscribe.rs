@@ -64,7 +64,7 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
         b.header("Contact", &s.contact);
         handle.respond(req, 200, b.finish(None, b""));
         let body = s.sub.full(&room.roster);
-        inner.send_notify(room_id, s, body, expires == 0);
+        inner.send_notify(room_id, s, body, (expires == 0).then_some(""));
         if expires == 0 {
             room.subs.remove(&id);
             st.dialogs.remove(&id);
@@ -116,7 +116,7 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
         contact: our_contact,
     };
     let body = s.sub.full(&room.roster);
-    inner.send_notify(room_id, &mut s, body, expires == 0);
+    inner.send_notify(room_id, &mut s, body, (expires == 0).then_some(""));
     if expires > 0 {
         st.dialogs
             .insert(s.dialog.id.clone(), DialogRef::Sub(room_id));
