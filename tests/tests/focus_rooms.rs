@@ -751,3 +751,82 @@ fn a_quarantined_nickname_waits_for_its_owner() {
     assert_eq!(nickname(&mut a3, "Wonder"), 200);
     drop(a);
 }
+
+/// Applies every NOTIFY to `roster` (each must apply: versions in sequence) until `done`.
+fn follow(
+    ua: &mut SipUa,
+    roster: &mut controlplane::conference::ClientRoster,
+    what: &str,
+    done: impl Fn(&controlplane::conference::ClientRoster) -> bool,
+) {
+    for _ in 0..20 {
+        if done(roster) {
+            return;
+        }
+        let n = ua.request("NOTIFY");
+        let doc = controlplane::conference::parse_conference_info(&n.body())
+            .unwrap_or_else(|e| panic!("NOTIFY body does not parse: {e}"));
+        roster
+            .apply(&doc)
+            .unwrap_or_else(|e| panic!("roster cannot follow ({what}): {e}"));
+    }
+    assert!(done(roster), "roster never showed: {what}");
+}
+
+#[test]
+fn a_subscriber_roster_follows_every_change_in_order() {
+    use controlplane::conference::{ClientRoster, EndpointStatus};
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut w = SipUa::tcp(sip, "watcher", "example.com");
+    let (ok, _d) = w.subscribe(ROOM, 600);
+    assert_eq!(ok.status(), Some(200));
+    let mut roster = ClientRoster::new();
+    follow(&mut w, &mut roster, "the full state", |r| {
+        r.version().is_some()
+    });
+    assert_eq!(roster.users().count(), 0);
+    assert_eq!(
+        roster
+            .description()
+            .and_then(|d| d.display_text.clone())
+            .as_deref(),
+        Some("Test room")
+    );
+
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let (call, mut a) = join(&mut alice, node.msrp, ROOM, &Offer::new("ro-alice"));
+    let alice_uri = "sip:alice@example.com";
+    follow(&mut w, &mut roster, "alice connected", |r| {
+        r.user(alice_uri).is_some_and(|u| {
+            u.endpoints
+                .iter()
+                .any(|e| e.status == Some(EndpointStatus::Connected))
+        })
+    });
+    assert_eq!(
+        roster.user(alice_uri).unwrap().display_text.as_deref(),
+        Some("ALICE")
+    );
+    assert_eq!(nickname(&mut a, "Queen of Hearts"), 200);
+    follow(&mut w, &mut roster, "alice's nickname", |r| {
+        r.find_by_nickname("queen of hearts").is_some()
+    });
+    assert_eq!(
+        roster.find_by_nickname("Queen of Hearts").unwrap().entity,
+        alice_uri
+    );
+    assert_eq!(
+        roster.conference_state().and_then(|s| s.user_count),
+        Some(1)
+    );
+    let mut d = call.dialog.clone().unwrap();
+    assert_eq!(
+        alice.in_dialog(&mut d, "BYE", &[], None, "").status(),
+        Some(200)
+    );
+    follow(&mut w, &mut roster, "alice gone", |r| {
+        r.user(alice_uri).is_none()
+    });
+    assert_eq!(roster.users().count(), 0);
+}
