@@ -144,7 +144,12 @@ fn participants_chat_set_nicknames_follow_the_roster_and_leave() {
     let chatroom = a_call.attr("chatroom").unwrap();
     assert!(chatroom.contains("nickname") && chatroom.contains("private-messages"));
     assert!(a_call.attr("accept-wrapped-types").is_some());
-    notify_with(&mut bob, "sip:alice@example.com");
+    let joined = notify_with(&mut bob, "sip:alice@example.com");
+    // The session-id binds an MSRP session (RFC 4975 §14.1): never published.
+    let path = a_call.path();
+    let sid = path.rsplit('/').next().unwrap().trim_end_matches(";tcp");
+    assert!(sid.len() >= 10, "{path}");
+    assert!(!joined.contains(sid), "{joined}");
 
     let b_offer = Offer::new("bobsess1");
     let (_b_call, mut b) = join(&mut bob, node.msrp, ROOM, &b_offer);
@@ -829,4 +834,5 @@ fn a_subscriber_roster_follows_every_change_in_order() {
         r.user(alice_uri).is_none()
     });
     assert_eq!(roster.users().count(), 0);
+    drop(a);
 }

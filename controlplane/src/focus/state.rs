@@ -151,7 +151,9 @@ impl Room {
                         EndpointStatus::Pending
                     },
                     joining_method: Some(JoiningMethod::DialedIn),
-                    media_id: m.sid.clone(),
+                    // Never the session-id: it is what binds the MSRP session (RFC 4975
+                    // §14.1), and the roster goes to every subscriber.
+                    media_id: format!("msrp-{}", m.holder),
                     media_status: Some(MediaStatus::SendRecv),
                 })
                 .collect(),
