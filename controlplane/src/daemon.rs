@@ -180,6 +180,45 @@ impl Daemon {
         &self.control
     }
 
+    /// Chat switch counters summed over the workers (room and session counts are the same on
+    /// every worker: the largest is taken).
+    pub fn switch_stats(&self) -> dataplane::switch::SwitchStats {
+        use dataplane::switch::{SwitchControl, SwitchStats};
+        let mut t = SwitchStats::default();
+        for ring in self.runtime.controls() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if ring
+                .push(RelayControl::Switch(SwitchControl::Stats(tx)))
+                .is_err()
+            {
+                continue;
+            }
+            let Ok(s) = rx.recv_timeout(Duration::from_secs(2)) else {
+                continue;
+            };
+            t.rooms = t.rooms.max(s.rooms);
+            t.sessions = t.sessions.max(s.sessions);
+            t.bound += s.bound;
+            t.messages += s.messages;
+            t.chunks += s.chunks;
+            t.deliveries += s.deliveries;
+            for (k, v) in s.refused {
+                *t.refused.entry(k).or_default() += v;
+            }
+            t.congestion_skips += s.congestion_skips;
+            t.notices += s.notices;
+            t.type_skips += s.type_skips;
+            t.abandoned += s.abandoned;
+            t.recipient_errors += s.recipient_errors;
+            t.reports_consumed += s.reports_consumed;
+            t.nicknames += s.nicknames;
+            t.inflight += s.inflight;
+            t.deliveries_in_progress += s.deliveries_in_progress;
+            t.ring_backlog += s.ring_backlog;
+        }
+        t
+    }
+
     /// Relay counters summed over the workers.
     pub fn relay_stats(&self) -> RelayStats {
         let mut total = RelayStats::default();

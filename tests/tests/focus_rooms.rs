@@ -182,6 +182,10 @@ fn participants_chat_set_nicknames_follow_the_roster_and_leave() {
     // Spoofing another participant's From is refused by the switch.
     assert_eq!(b.say("msg-m3", "sip:alice@example.com", ROOM, "fake"), 403);
 
+    let stats = node.daemon().switch_stats();
+    assert_eq!((stats.rooms, stats.sessions, stats.bound), (1, 2, 2));
+    assert!(stats.messages >= 2 && stats.nicknames >= 4, "{stats:?}");
+    assert_eq!(stats.refused.get(&403), Some(&1), "{stats:?}");
     let parts = node.focus().participants(ROOM).unwrap();
     assert_eq!(parts.len(), 2);
     let pa = parts
