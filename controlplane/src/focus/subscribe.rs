@@ -18,6 +18,9 @@ use super::Inner;
 /// Subscription lifetime when SUBSCRIBE has no Expires (RFC 4575 §4.1 suggests one hour).
 const DEFAULT_EXPIRES: u32 = 3600;
 
+/// Most conference subscriptions one room keeps (each costs a dialog and a NOTIFY per change).
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 10_000;
+
 pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHandle) {
     let msg = &req.msg;
     let event = msg.value(HeaderName::Event).map(|e| {
@@ -97,6 +100,15 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
                 }
             }
         }
+    }
+    if expires > 0 && room.subs.len() >= MAX_SUBSCRIPTIONS {
+        return reply(
+            req,
+            handle,
+            503,
+            Some("Too Many Subscriptions"),
+            &[("Retry-After", "60".into())],
+        );
     }
     let tag = handle.new_tag();
     let Ok(dialog) = Dialog::uas(msg, &tag) else {
