@@ -5,6 +5,7 @@
 #   scripts/bench.sh            # the standard set (about 15 minutes on 2 vCPUs)
 #   QUICK=1 scripts/bench.sh    # short runs, to check that everything works
 #   NOTE="..." scripts/bench.sh # a note on the conditions, copied into the results
+#   PROFILE=ci scripts/bench.sh # measure the ci profile's binaries instead of release
 #
 # Standard set: parse; relay --compare (msrpd vs Kamailio, 3 alternations, saturated and at
 # half of Kamailio's rate); limit at 1 000 and 10 000 connections; fanout with 10, 1 000 and
@@ -27,9 +28,11 @@ elif ! pkg-config --exists libdpdk 2>/dev/null; then
 else
   features=(--features controlplane/dpdk)
 fi
-cargo build --release --locked -p msrp-bench -p controlplane --bins "${features[@]}" >&2 || exit 1
-bin="$CARGO_TARGET_DIR/release/msrp-bench"
-export MSRPD="$CARGO_TARGET_DIR/release/msrpd"
+# PROFILE=ci measures the test suite's optimised build (no LTO) when a release build is too slow.
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --locked -p msrp-bench -p controlplane --bins "${features[@]}" >&2 || exit 1
+bin="$CARGO_TARGET_DIR/$profile/msrp-bench"
+export MSRPD="$CARGO_TARGET_DIR/$profile/msrpd"
 
 date="$(date -u +%Y-%m-%d)"
 out="$root/bench/results"
