@@ -23,6 +23,11 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Logging.
     pub log: LogSection,
+    /// SIP: registrar, outbound edge and the rooms' focus (see `focus::config`).
+    pub sip: crate::focus::config::SipSection,
+    /// Chat rooms. Absent: one demo room `sip:demo@<first SIP listener address>`; `rooms = []`:
+    /// none.
+    pub rooms: Option<Vec<crate::focus::config::RoomSection>>,
     /// The DPDK backend (`dataplane.backend = "dpdk"`); see [`DpdkSection`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpdk: Option<DpdkSection>,
@@ -112,6 +117,9 @@ pub struct RelaySection {
     pub max_expires: u32,
     /// Lifetime granted when AUTH has none (seconds).
     pub default_expires: u32,
+    /// Refuse AUTH (403) on plain TCP connections: RFC 4976 has clients AUTH over TLS only.
+    /// Off by default so that the loopback default (no TLS listener) has a usable relay.
+    pub auth_requires_tls: bool,
     /// Check that a client's requests carry the From-Path it authenticated with.
     pub strict_from_path: bool,
     /// Seconds a new connection has to send a successful request.
@@ -142,6 +150,7 @@ impl Default for RelaySection {
             min_expires: 60,
             max_expires: 86_400,
             default_expires: 3_600,
+            auth_requires_tls: false,
             strict_from_path: true,
             probation_secs: 30,
             max_auth_failures: 3,
@@ -385,6 +394,11 @@ impl Config {
         if l.max_headers < 8 {
             return Err(invalid("limits.max_headers", "must be at least 8"));
         }
+        self.sip
+            .validate(self.tls.cert.is_some() && self.tls.key.is_some())?;
+        if let Some(rooms) = &self.rooms {
+            crate::focus::config::validate_rooms(rooms)?;
+        }
         validate_dpdk(self)?;
         match self.log.format.as_str() {
             "text" | "json" => {}
@@ -414,6 +428,12 @@ impl Config {
         if r.enabled && r.require_auth && r.users.is_empty() {
             w.push(
                 "relay.users: the relay requires authentication but has no users, so every AUTH is refused; add [[relay.users]] or set relay.require_auth = false".into(),
+            );
+        }
+        if r.auth_requires_tls && self.msrp.listen_tls.is_empty() && r.enabled {
+            w.push(
+                "relay.auth_requires_tls: no msrp.listen_tls listener, so every AUTH is refused"
+                    .into(),
             );
         }
         if !r.require_auth && r.enabled {

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod conference;
 pub mod config;
 pub mod daemon;
+pub mod focus;
 pub mod logging;
 pub mod nickname;
 pub mod sdp;

@@ -51,6 +51,8 @@ pub struct RelayNode {
     pub max_expires: u32,
     /// Anything else, appended verbatim (whole sections).
     pub extra: String,
+    /// `relay.auth_requires_tls`.
+    pub auth_requires_tls: bool,
 }
 
 impl RelayNode {
@@ -78,6 +80,7 @@ impl RelayNode {
             min_expires: 60,
             max_expires: 86_400,
             extra: String::new(),
+            auth_requires_tls: false,
         }
     }
 
@@ -114,7 +117,8 @@ impl RelayNode {
         s.push_str(&format!(
             "\n[relay]\nrequire_auth = {}\nprobation_secs = {}\nidle_timeout_secs = {}\n\
              transaction_timeout_secs = {}\nhigh_water_bytes = {}\nmax_connections = {}\n\
-             block_unknown_methods = {}\nmin_expires = {}\nmax_expires = {}\n",
+             block_unknown_methods = {}\nmin_expires = {}\nmax_expires = {}\n\
+             auth_requires_tls = {}\n",
             self.require_auth,
             self.probation_secs,
             self.idle_timeout_secs,
@@ -124,6 +128,7 @@ impl RelayNode {
             self.block_unknown_methods,
             self.min_expires,
             self.max_expires,
+            self.auth_requires_tls,
         ));
         for (n, p) in &self.users {
             s.push_str(&format!(

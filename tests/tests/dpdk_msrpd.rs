@@ -2,7 +2,9 @@
 //! controlplane/dpdk` and configured with `dataplane.backend = "dpdk"` and a `[dpdk]` section
 //! (EAL `--no-huge -m 256 --no-pci --no-shconf --vdev=net_af_packet0,iface=<veth>`), runs in a
 //! network namespace; kernel-socket MSRP clients in another namespace drive the same relay
-//! exchanges as the kernel-backend tests (`relay_paths.rs`, `relay_tokens.rs`) over the veth.
+//! exchanges as the kernel-backend tests (`relay_paths.rs`, `relay_tokens.rs`) over the veth,
+//! and participants join a room by SIP INVITE (SIP on kernel sockets inside the daemon's
+//! namespace) and chat over MSRP through the DPDK port.
 //! Needs root; says SKIPPED and passes otherwise (fails with `DPDK_TESTS_REQUIRED=1`).
 
 #![cfg(feature = "dpdk")]
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dataplane::wire::Continuation;
-use dpdk_support::{Netns, SRV_IP};
+use dpdk_support::{Netns, CLI_IP, SRV_IP};
 use e2e::procs::TempDir;
 use e2e::scenario::{failure_report, path_to, transfer};
 use e2e::{pattern, MsrpClient, ALICE, BOB};
@@ -72,10 +74,15 @@ sockets_per_interface = 64
 
 /// The topology with msrpd running on the DPDK side.
 fn start() -> (Netns, TempDir) {
+    start_with("")
+}
+
+/// The same with `extra` appended to msrpd's configuration.
+fn start_with(extra: &str) -> (Netns, TempDir) {
     let dir = TempDir::new("dpdk-msrpd");
     let mut ns = Netns::create().expect("namespaces");
     let path = dir.join("msrpd.toml");
-    std::fs::write(&path, config(&ns.srv_if)).expect("write config");
+    std::fs::write(&path, format!("{}{extra}", config(&ns.srv_if))).expect("write config");
     let args = vec!["--config".to_string(), path.display().to_string()];
     let line = ns
         .spawn_server_until(&msrpd(), &args, "msrpd: MSRP on")
@@ -213,4 +220,119 @@ fn bench_backends_smoke_run() {
         assert_eq!(c["corrupt"].as_u64(), Some(0), "{v}");
         assert_eq!(c["out_of_order"].as_u64(), Some(0), "{v}");
     }
+}
+
+const ROOM: &str = "sip:chat@example.com";
+
+/// The room part of msrpd's configuration: SIP on the server namespace's loopback (kernel
+/// sockets, the daemon's tokio side), one room.
+fn room_config() -> String {
+    format!(
+        "\n[sip]\ntcp = [\"127.0.0.1:5060\"]\nudp = [\"127.0.0.1:5060\"]\ndomains = [\"example.com\"]\n\n\
+         [[rooms]]\nuri = {ROOM:?}\nname = \"DPDK room\"\n"
+    )
+}
+
+/// An SDP offer from a participant in the client namespace (active or passive: actpass).
+fn offer(sid: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {CLI_IP}\r\ns=-\r\nc=IN IP4 {CLI_IP}\r\nt=0 0\r\n\
+m=message 9 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n\
+a=accept-wrapped-types:text/plain *\r\na=path:msrp://{CLI_IP}:9/{sid};tcp\r\n\
+a=setup:actpass\r\na=chatroom:nickname private-messages\r\n"
+    )
+}
+
+/// Runs `f` on a thread inside network namespace `ns`.
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).expect("namespace file");
+        // SAFETY: setns on a valid namespace fd; it only affects this thread.
+        assert_eq!(
+            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns"
+        );
+        f()
+    })
+}
+
+/// Two participants join a room by SIP INVITE (SIP over the kernel in the daemon's
+/// namespace), then bind and talk over MSRP through the DPDK port: the switch behind the
+/// DPDK backend delivers, refuses a spoofed sender, and handles a NICKNAME.
+#[test]
+fn a_room_joined_by_sip_invite_talks_over_dpdk() {
+    use dataplane::switch::testkit::ChatClient;
+    use e2e::sipua::SipUa;
+    if dpdk_support::skip() {
+        return;
+    }
+    let (ns, _dir) = start_with(&room_config());
+    let (paths_tx, paths_rx) = std::sync::mpsc::channel::<(String, String)>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let sip = in_netns(&ns.srv, move || {
+        let server: SocketAddr = "127.0.0.1:5060".parse().expect("address");
+        // msrpd announces MSRP before SIP: give SIP a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(server).is_err() {
+            assert!(std::time::Instant::now() < deadline, "SIP never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut alice = SipUa::tcp(server, "alice", "example.com");
+        let mut bob = SipUa::tcp(server, "bob", "example.com");
+        let a = alice.invite(ROOM, &offer("alicedpdk1"), "", None);
+        assert_eq!(a.code(), 200, "alice joins: {}", a.sdp);
+        assert_eq!(a.attr("setup").as_deref(), Some("passive"));
+        let b = bob.invite(ROOM, &offer("bobdpdk1"), "", None);
+        assert_eq!(b.code(), 200, "bob joins: {}", b.sdp);
+        paths_tx.send((a.path(), b.path())).expect("paths");
+        // The dialogs stay up until the MSRP side is done.
+        let _ = done_rx.recv_timeout(Duration::from_secs(120));
+        drop((alice, bob));
+    });
+    let (a_path, b_path) = paths_rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("joins failed\n{}", ns.diagnostics()));
+    assert!(a_path.contains(&format!(":{PORT}/")), "{a_path}");
+    let outcome = ns.in_client(move || {
+        let mut a = ChatClient::connect(
+            addr(),
+            &a_path,
+            &format!("msrp://{CLI_IP}:9/alicedpdk1;tcp"),
+        );
+        assert_eq!(a.bind().code(), Some(200), "alice binds over DPDK");
+        let mut b =
+            ChatClient::connect(addr(), &b_path, &format!("msrp://{CLI_IP}:9/bobdpdk1;tcp"));
+        assert_eq!(b.bind().code(), Some(200), "bob binds over DPDK");
+        let v = "\"Bobby\"";
+        let tid = b.request("NICKNAME", &[("Use-Nickname", v)]);
+        assert_eq!(b.response_to(&tid), 200, "NICKNAME");
+        for i in 0..20 {
+            let text = format!("hello room {i}");
+            assert_eq!(
+                a.say(
+                    &format!("dmsg-{i:03}"),
+                    "sip:alice@example.com",
+                    ROOM,
+                    &text
+                ),
+                200
+            );
+            let got = b.next_send();
+            assert_eq!(got.payload(), text.as_bytes());
+            assert_eq!(got.cpim("From").as_deref(), Some("<sip:alice@example.com>"));
+        }
+        assert_eq!(b.say("spoof-1", "sip:alice@example.com", ROOM, "fake"), 403);
+    });
+    let _ = done_tx.send(());
+    let sip_ok = sip.join();
+    if let Err(e) = outcome {
+        panic!("{e}\n{}", ns.diagnostics());
+    }
+    assert!(sip_ok.is_ok(), "SIP side failed\n{}", ns.diagnostics());
 }

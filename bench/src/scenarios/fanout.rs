@@ -3,7 +3,8 @@
 //! congestion skips, and the ratio to the physical limit of the kernel path (`limit`, same
 //! member count and frame size, same cores) measured in the same invocation.
 //!
-//! **How members join.** The SIP focus is not merged yet, so the room and its sessions are
+//! **How members join.** Joining by SIP INVITE (the focus, merged late in this work) is not
+//! wired into this scenario yet, so the room and its sessions are
 //! installed the way the control plane will install them after an INVITE: straight over the
 //! switch's control rings (`dataplane::switch::testkit::Harness`, an in-process relay +
 //! switch with one worker pinned to the target core). Every member then binds its session
@@ -328,7 +329,7 @@ pub fn run(args: &Args) -> Report {
         "rate_limit": "off",
         "senders_receive": "senders are room members too and get each other's messages (not counted as deliveries)",
         "switch": "in-process relay + chat switch, 1 worker (dataplane::switch::testkit::Harness)",
-        "members_joined_by": "switch control rings (AddSession), then a binding SEND per member over TCP; the SIP focus (INVITE) is not merged yet",
+        "members_joined_by": "switch control rings (AddSession), then a binding SEND per member over TCP; joining by SIP INVITE is not wired into this scenario yet",
         "members_process": if members_in_thread { "a thread of msrp-bench, one epoll loop, deliveries counted by payload stamps" } else { "child process, one epoll loop, deliveries counted by payload stamps" },
         "pinning": {"switch_worker_core": pin.target.first(), "generator_and_members_core": pin.generator, "worker_pinned": worker_pinned},
     });
