@@ -5,19 +5,34 @@
 #   scripts/bench.sh            # the standard set (about 15 minutes on 2 vCPUs)
 #   QUICK=1 scripts/bench.sh    # short runs, to check that everything works
 #   NOTE="..." scripts/bench.sh # a note on the conditions, copied into the results
+#   PROFILE=ci scripts/bench.sh # measure the ci profile's binaries instead of release
 #
 # Standard set: parse; relay --compare (msrpd vs Kamailio, 3 alternations, saturated and at
 # half of Kamailio's rate); limit at 1 000 and 10 000 connections; fanout with 10, 1 000 and
-# 10 000 members (when this build has the chat switch); register --compare (sipp, msrpd vs
-# Kamailio); join when the SIP focus exists. Needs the Debian packages kamailio,
-# kamailio-outbound-modules and sip-tester (sipp).
+# 10 000 members (each with its own limit run at the same size); backends (msrpd's relay on
+# the kernel backend and on DPDK af_packet/af_xdp over one veth pair: root and libdpdk);
+# register --compare (sipp, msrpd vs Kamailio); join when the SIP focus exists. Needs the
+# Debian packages kamailio, kamailio-outbound-modules and sip-tester (sipp); DPDK needs
+# libdpdk-dev, clang, libclang-dev (scripts/setup-dpdk.sh packages).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release --locked -p msrp-bench -p controlplane --bins >&2 || exit 1
-bin="$CARGO_TARGET_DIR/release/msrp-bench"
-export MSRPD="$CARGO_TARGET_DIR/release/msrpd"
+# msrpd with the DPDK backend when this machine can build and run it (root, libdpdk).
+features=()
+dpdk_skip=""
+if [ "$(id -u)" != 0 ]; then
+  dpdk_skip="not root"
+elif ! pkg-config --exists libdpdk 2>/dev/null; then
+  dpdk_skip="libdpdk not found (scripts/setup-dpdk.sh packages)"
+else
+  features=(--features controlplane/dpdk)
+fi
+# PROFILE=ci measures the test suite's optimised build (no LTO) when a release build is too slow.
+profile="${PROFILE:-release}"
+cargo build --profile "$profile" --locked -p msrp-bench -p controlplane --bins "${features[@]}" >&2 || exit 1
+bin="$CARGO_TARGET_DIR/$profile/msrp-bench"
+export MSRPD="$CARGO_TARGET_DIR/$profile/msrpd"
 
 date="$(date -u +%Y-%m-%d)"
 out="$root/bench/results"
@@ -47,12 +62,14 @@ run relay --compare --alternations "$alt" --duration "$d" --sessions 10 --size 1
 for m in 1000 10000; do
   run limit --connections "$m" --duration "$lim_d" --batch 1,8
 done
-if "$bin" fanout --help >/dev/null 2>&1; then
-  for m in 10 1000 10000; do
-    run fanout --members "$m" --duration "$d" --plot "$out/$name-fanout-$m.svg"
-  done
+if [ -n "${QUICK:-}" ]; then fan_m="10 1000"; fan_d=2; else fan_m="10 1000 10000"; fan_d=5; fi
+for m in $fan_m; do
+  run fanout --members "$m" --senders 1 --duration "$fan_d" --limit-batch 1,8
+done
+if [ -z "$dpdk_skip" ]; then
+  run backends --duration "$lim_d" --alternations "$alt" --sessions 10 --size 100
 else
-  echo "== fanout: not in this build (the chat switch is not on main yet)" >&2
+  echo "== backends (kernel vs DPDK): skipped: $dpdk_skip" >&2
 fi
 run register --compare --alternations "$alt" --calls "$calls"
 if "$bin" join --help >/dev/null 2>&1; then

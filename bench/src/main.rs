@@ -1,7 +1,7 @@
 //! `msrp-bench`: dispatches the command line to one scenario module (see `bench/README.md`).
 
 use clap::{Parser, Subcommand};
-use msrp_bench::scenarios::{limit, parse, register, relay};
+use msrp_bench::scenarios::{backends, fanout, limit, parse, register, relay};
 
 #[global_allocator]
 static GLOBAL: msrp_bench::alloc_count::Counting = msrp_bench::alloc_count::Counting;
@@ -20,6 +20,13 @@ enum Cmd {
     Parse(parse::Args),
     /// Pairs of endpoints through a relay (msrpd, Kamailio, or both with --compare).
     Relay(relay::Args),
+    /// msrpd's relay on the kernel backend and on DPDK (af_packet, af_xdp) over one veth pair.
+    Backends(backends::Args),
+    /// One chat room: M members, K senders; deliveries/s, latency, congestion, vs `limit`.
+    Fanout(fanout::Args),
+    /// The member process of `fanout`.
+    #[command(hide = true)]
+    FanoutMembers(fanout::MembersArgs),
     /// The physical limit of fan-out: the same bytes to M loopback sockets, no MSRP work.
     Limit(limit::Args),
     /// The sink of `limit` in its own process.
@@ -43,6 +50,9 @@ fn main() {
     let code = match &cli.cmd {
         Cmd::Parse(a) => parse::main(a),
         Cmd::Relay(a) => relay::main(a),
+        Cmd::Backends(a) => backends::main(a),
+        Cmd::Fanout(a) => fanout::main(a),
+        Cmd::FanoutMembers(a) => fanout::members_main(a),
         Cmd::Limit(a) => limit::main(a),
         Cmd::LimitSink(a) => limit::sink_main(a),
         Cmd::Register(a) => register::main(a),

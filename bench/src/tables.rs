@@ -167,11 +167,77 @@ pub fn markdown(reports: &[Value], note: &str) -> String {
                 f(by(1).and_then(|v| g(&v, "frames_per_s")), 0),
                 f(by(8).and_then(|v| g(&v, "frames_per_s")), 0),
                 f(by(8).and_then(|v| g(&v, "writer_us_per_frame")), 2),
-                fo.map_or("not measured (switch not on main)".into(), |fr| f(
-                    g(fr, "results.deliveries_per_s"),
-                    0
-                )),
+                fo.map_or("–".into(), |fr| f(g(fr, "results.deliveries_per_s"), 0)),
                 fo.map_or("–".into(), |fr| f(g(fr, "results.ratio_to_limit"), 2))
+            );
+        }
+    }
+    if !fanouts.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Fan-out: one room, M members (in-process switch, 1 worker; {})\n",
+            fanouts[0]["config"]["members_joined_by"]
+                .as_str()
+                .unwrap_or("?")
+        );
+        let _ = writeln!(md, "| M | K senders | payload B | deliveries/s | limit (same M, same frame) | fan-out / limit | µs per delivery p50 / p99 | send → last delivery p50 / p99 µs | congestion skips | worker µs/delivery |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        for fr in &fanouts {
+            let res = &fr["results"];
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {} |",
+                fr["config"]["members"],
+                fr["config"]["senders"],
+                fr["config"]["payload_bytes"],
+                f(g(res, "deliveries_per_s"), 0),
+                f(g(res, "limit_best_frames_per_s"), 0),
+                f(g(res, "ratio_to_limit"), 2),
+                f(g(res, "latency_per_delivery.p50_us"), 0),
+                f(g(res, "latency_per_delivery.p99_us"), 0),
+                f(g(res, "latency_send_to_last_delivery.p50_us"), 0),
+                f(g(res, "latency_send_to_last_delivery.p99_us"), 0),
+                res["congestion_skips"],
+                f(g(fr, "cpu.switch_worker_us_per_delivery"), 2),
+            );
+        }
+    }
+    for r in reports.iter().filter(|r| r["scenario"] == "backends") {
+        let sc = &r["config"]["scenario"];
+        let _ = writeln!(
+            md,
+            "\n### Relay per core: kernel vs DPDK backend (msrpd binary, one worker, same veth pair and core, {} sessions, {} B, {} rounds, medians; DPDK idle_sleep_us = {})\n",
+            sc["sessions"], sc["message_size"], r["config"]["alternations"], r["config"]["idle_sleep_us"]
+        );
+        let _ = writeln!(md, "| backend | msgs/s | vs kernel | msrpd CPU µs/msg | msgs per core-second | core share | p50 µs | p99 µs | generator µs/msg |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        if let Some(per) = r["results"]["per_backend"].as_object() {
+            for (name, b) in per {
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {}x | {} | {} | {} | {} | {} | {} |",
+                    f(g(b, "msgs_per_s"), 0),
+                    f(g(b, "msgs_per_s_over_kernel"), 2),
+                    f(g(b, "target_us_per_msg"), 2),
+                    f(g(b, "msgs_per_core_second"), 0),
+                    f(g(b, "target_core_share"), 2),
+                    f(g(b, "p50_us"), 0),
+                    f(g(b, "p99_us"), 0),
+                    f(g(b, "generator_us_per_msg"), 2),
+                );
+            }
+        }
+        if let Some(u) = r["config"]["unavailable"]
+            .as_array()
+            .filter(|u| !u.is_empty())
+        {
+            let _ = writeln!(
+                md,
+                "\nNot measured: {}.",
+                u.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             );
         }
     }
@@ -224,7 +290,7 @@ pub fn markdown(reports: &[Value], note: &str) -> String {
         }
     }
     for r in reports.iter().filter(|r| {
-        !["relay", "limit", "fanout", "register", "parse"]
+        !["relay", "limit", "fanout", "backends", "register", "parse"]
             .contains(&r["scenario"].as_str().unwrap_or(""))
     }) {
         let _ = writeln!(

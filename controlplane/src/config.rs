@@ -28,6 +28,9 @@ pub struct Config {
     /// Chat rooms. Absent: one demo room `sip:demo@<first SIP listener address>`; `rooms = []`:
     /// none.
     pub rooms: Option<Vec<crate::focus::config::RoomSection>>,
+    /// The DPDK backend (`dataplane.backend = "dpdk"`); see [`DpdkSection`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpdk: Option<DpdkSection>,
 }
 
 /// `[dataplane]`
@@ -283,10 +286,7 @@ impl Config {
             "kernel" => {}
             "dpdk" => {
                 if !cfg!(feature = "dpdk") {
-                    return Err(invalid(
-                        "dataplane.backend",
-                        "\"dpdk\" needs msrpd built with `--features dpdk`",
-                    ));
+                    return Err(invalid("dataplane.backend", BUILT_WITHOUT_DPDK));
                 }
             }
             other => {
@@ -399,6 +399,7 @@ impl Config {
         if let Some(rooms) = &self.rooms {
             crate::focus::config::validate_rooms(rooms)?;
         }
+        validate_dpdk(self)?;
         match self.log.format.as_str() {
             "text" | "json" => {}
             other => {
@@ -445,6 +446,97 @@ impl Config {
     pub fn default_msrp_listen(&self) -> bool {
         self.msrp.listen == MsrpSection::default().listen
     }
+}
+
+// ---- [dpdk] (issue #9) ---------------------------------------------------------------------
+// Kept in one block: the section is the dataplane's own `DpdkConfig` (same keys as
+// dataplane/src/net/dpdk/README.md), checked here against the rest of the file.
+
+/// `[dpdk]`: with the `dpdk` feature, the dataplane's `DpdkConfig` (EAL arguments with the
+/// `--vdev`/`-a` of the port, `port`, `cores`, `ipv4 = { addr, prefix }`, `ipv4_gateway`,
+/// `ipv6`, `mtu`, `mbufs_per_queue`, descriptor and burst sizes, `idle_sleep_us`, and
+/// `[dpdk.tcp]` buffer/window sizes and limits).
+#[cfg(feature = "dpdk")]
+pub type DpdkSection = dataplane::net::dpdk::DpdkConfig;
+
+/// `[dpdk]` in a build without the `dpdk` feature: kept as raw TOML only so that its presence
+/// can be refused with a clear message.
+#[cfg(not(feature = "dpdk"))]
+pub type DpdkSection = toml::Table;
+
+/// What the message says when the build cannot run DPDK.
+pub const BUILT_WITHOUT_DPDK: &str =
+    "msrpd was built without dpdk (rebuild with `cargo build --release --features controlplane/dpdk`)";
+
+fn validate_dpdk(c: &Config) -> Result<(), ConfigError> {
+    let wants = c.dataplane.backend == "dpdk";
+    if !cfg!(feature = "dpdk") {
+        if wants {
+            return Err(invalid("dataplane.backend", BUILT_WITHOUT_DPDK));
+        }
+        if c.dpdk.is_some() {
+            return Err(invalid("dpdk", BUILT_WITHOUT_DPDK));
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "dpdk")]
+    {
+        let Some(d) = &c.dpdk else {
+            if wants {
+                return Err(invalid(
+                    "dpdk",
+                    "dataplane.backend = \"dpdk\" needs a [dpdk] section (eal_args with the port's --vdev or -a, port, cores, ipv4)",
+                ));
+            }
+            return Ok(());
+        };
+        if !wants {
+            return Ok(());
+        }
+        d.validate().map_err(|m| invalid("dpdk", m))?;
+        if d.cores.len() != c.dataplane.workers {
+            return Err(invalid(
+                "dpdk.cores",
+                format!(
+                    "{} DPDK cores for {} dataplane workers: one queue pair per worker, so list one core per worker",
+                    d.cores.len(),
+                    c.dataplane.workers
+                ),
+            ));
+        }
+        if !c.dataplane.cores.is_empty() && c.dataplane.cores != d.cores {
+            return Err(invalid(
+                "dataplane.cores",
+                "with the dpdk backend the workers run on dpdk.cores: leave dataplane.cores empty or equal",
+            ));
+        }
+        let own = |ip: IpAddr| match ip {
+            IpAddr::V4(a) => d.ipv4.is_some_and(|n| n.addr == a),
+            IpAddr::V6(a) => d.ipv6.is_some_and(|n| n.addr == a),
+        };
+        if let Some(a) = c.msrp.listen.iter().find(|a| !a.ip().is_unspecified()) {
+            let why = if own(a.ip()) {
+                "the daemon checks its listen ports on the kernel side first"
+            } else {
+                "it is not an address of the DPDK port"
+            };
+            return Err(invalid(
+                "msrp.listen",
+                format!(
+                    "{a}: with the dpdk backend listen on 0.0.0.0:PORT or [::]:PORT (the port's addresses are dpdk.ipv4/ipv6; {why})"
+                ),
+            ));
+        }
+        if !c.msrp.listen_tls.is_empty()
+            && c.msrp.listen_tls.iter().any(|a| !a.ip().is_unspecified())
+        {
+            return Err(invalid(
+                "msrp.listen_tls",
+                "with the dpdk backend listen on 0.0.0.0:PORT or [::]:PORT",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -513,5 +605,74 @@ mod tests {
             c.relay.hosts["relay2.example"],
             "127.0.0.2".parse::<IpAddr>().unwrap()
         );
+    }
+}
+
+#[cfg(test)]
+mod dpdk_tests {
+    use super::*;
+
+    const USERS: &str = "[[relay.users]]\nname = \"a\"\npassword = \"b\"\n";
+
+    fn err(text: &str) -> String {
+        Config::parse(&format!("{USERS}{text}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[cfg(not(feature = "dpdk"))]
+    #[test]
+    fn without_the_feature_dpdk_is_refused_clearly() {
+        let e = err("[dataplane]\nbackend = \"dpdk\"\n");
+        assert!(
+            e.starts_with("dataplane.backend") && e.contains("built without dpdk"),
+            "{e}"
+        );
+        let e = err("[dpdk]\nport = \"net_af_packet0\"\n");
+        assert!(
+            e.starts_with("dpdk:") && e.contains("built without dpdk"),
+            "{e}"
+        );
+    }
+
+    #[cfg(feature = "dpdk")]
+    const GOOD: &str = "[dataplane]\nbackend = \"dpdk\"\n[msrp]\nlisten = [\"0.0.0.0:2855\"]\n\
+        [dpdk]\neal_args = [\"-l\", \"0\", \"--no-huge\", \"--vdev=net_af_packet0,iface=vd0\"]\n\
+        port = \"net_af_packet0\"\ncores = [0]\nipv4 = { addr = \"198.18.0.2\", prefix = 24 }\n\
+        ipv4_gateway = \"198.18.0.1\"\nmbufs_per_queue = 4095\n[dpdk.tcp]\nrx_buffer = 65536\n";
+
+    #[cfg(feature = "dpdk")]
+    #[test]
+    fn a_dpdk_section_maps_to_the_dataplane_config() {
+        let c = Config::parse(&format!("{USERS}{GOOD}")).unwrap();
+        let d = c.dpdk.expect("section");
+        assert_eq!(d.port, "net_af_packet0");
+        assert_eq!(d.ipv4.map(|n| n.prefix), Some(24));
+        assert_eq!(d.ipv4_gateway, Some("198.18.0.1".parse().unwrap()));
+        assert_eq!(d.mbufs_per_queue, 4095);
+        assert_eq!(d.tcp.rx_buffer, 65536);
+        // Unset keys keep the dataplane's defaults.
+        assert_eq!(
+            d.tcp.tx_buffer,
+            dataplane::net::dpdk::TcpConfig::default().tx_buffer
+        );
+    }
+
+    #[cfg(feature = "dpdk")]
+    #[test]
+    fn bad_dpdk_settings_name_their_key() {
+        let e = err("[dataplane]\nbackend = \"dpdk\"\n[msrp]\nlisten = [\"0.0.0.0:2855\"]\n");
+        assert!(
+            e.starts_with("dpdk:") && e.contains("[dpdk] section"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("0.0.0.0:2855", "127.0.0.1:2855"));
+        assert!(e.starts_with("msrp.listen"), "{e}");
+        let e = err(&GOOD.replace("cores = [0]", "cores = [0, 1]"));
+        assert!(e.starts_with("dpdk.cores"), "{e}");
+        let e = err(&GOOD.replace("prefix = 24", "prefix = 40"));
+        assert!(e.starts_with("dpdk:") && e.contains("ipv4"), "{e}");
+        let e = err(&GOOD.replace("port = ", "frobnicate = 1\nport = "));
+        assert!(e.contains("frobnicate"), "{e}");
     }
 }

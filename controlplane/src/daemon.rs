@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::digest::StaticCredentials;
-use dataplane::net::kernel::KernelBackend;
 use dataplane::relay::{ListenerRole, Relay, RelayConfig, RelayControl, RelayPeer, RelayStats};
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::switch::SwitchConfig;
@@ -93,19 +92,14 @@ impl Daemon {
             cores: (!cfg.dataplane.cores.is_empty()).then(|| cfg.dataplane.cores.clone()),
             ..RuntimeConfig::default()
         };
-        let runtime = Runtime::start(
-            &rt_cfg,
-            &listen,
-            |_| KernelBackend::new(1024),
-            move |ctx| {
-                Relay::with_switch(
-                    relay_cfg.clone(),
-                    switch_cfg.clone(),
-                    Some(sink.clone()),
-                    ctx,
-                )
-            },
-        )
+        let runtime = crate::backend::start_runtime(cfg, &rt_cfg, &listen, move |ctx| {
+            Relay::with_switch(
+                relay_cfg.clone(),
+                switch_cfg.clone(),
+                Some(sink.clone()),
+                ctx,
+            )
+        })
         .map_err(StartError::Dataplane)?;
         let msrp_addrs = runtime
             .listen_addrs()

@@ -3,6 +3,7 @@
 //! It runs on tokio and drives the dataplane over lock-free rings; it never touches MSRP bytes
 //! on the hot path.
 
+pub mod backend;
 pub mod chat;
 pub mod conference;
 pub mod config;

@@ -1,5 +1,7 @@
 //! One module per scenario; each has clap `Args` and a `main` returning the exit status.
 
+pub mod backends;
+pub mod fanout;
 pub mod limit;
 pub mod parse;
 pub mod register;

@@ -229,6 +229,17 @@ impl Netns {
 
     /// Starts `bin args...` in the server namespace and waits for its `READY` line.
     pub fn spawn_server(&mut self, bin: &Path, args: &[String]) -> Result<String, String> {
+        self.spawn_server_until(bin, args, "READY")
+    }
+
+    /// Starts `bin args...` in the server namespace and waits for a stdout line starting with
+    /// `ready` (msrpd says `msrpd: MSRP on ...`).
+    pub fn spawn_server_until(
+        &mut self,
+        bin: &Path,
+        args: &[String],
+        ready: &str,
+    ) -> Result<String, String> {
         let stderr = std::fs::File::create(&self.stderr_path).map_err(|e| e.to_string())?;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.srv])
@@ -255,7 +266,7 @@ impl Netns {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(l) if l.starts_with("READY") => return Ok(l),
+                Ok(l) if l.starts_with(ready) => return Ok(l),
                 Ok(_) => continue,
                 Err(_) => return Err(format!("server did not get ready: {}", self.diagnostics())),
             }
