@@ -23,6 +23,8 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Logging.
     pub log: LogSection,
+    /// Management API, metrics and graceful stop (`crate::mgmt`).
+    pub mgmt: crate::mgmt::config::MgmtSection,
 }
 
 /// `[dataplane]`
@@ -394,6 +396,7 @@ impl Config {
                 ))
             }
         }
+        self.mgmt.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",

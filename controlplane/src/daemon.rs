@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::digest::StaticCredentials;
 use dataplane::net::kernel::KernelBackend;
 use dataplane::relay::{ListenerRole, Relay, RelayConfig, RelayControl, RelayPeer, RelayStats};
 use dataplane::runtime::{Runtime, RuntimeConfig};
@@ -35,7 +34,9 @@ pub enum StartError {
 
 /// A running daemon.
 pub struct Daemon {
-    runtime: Runtime<RelayControl, RelayPeer>,
+    pub(crate) runtime: Runtime<RelayControl, RelayPeer>,
+    /// Relay users, replaced on reload (`crate::mgmt::reload`).
+    pub(crate) credentials: Arc<crate::mgmt::credentials::SharedCredentials>,
     /// MSRP listeners as bound, plain then TLS.
     pub msrp_addrs: Vec<(SocketAddr, bool)>,
 }
@@ -63,7 +64,10 @@ impl Daemon {
             }))
             .collect();
 
-        let relay_cfg = Arc::new(relay_config(cfg, roles, tls));
+        let credentials = Arc::new(crate::mgmt::credentials::SharedCredentials::from_config(
+            cfg,
+        ));
+        let relay_cfg = Arc::new(relay_config(cfg, roles, tls, credentials.clone()));
         let rt_cfg = RuntimeConfig {
             workers: cfg.dataplane.workers,
             cores: (!cfg.dataplane.cores.is_empty()).then(|| cfg.dataplane.cores.clone()),
@@ -84,6 +88,7 @@ impl Daemon {
             .collect();
         Ok(Daemon {
             runtime,
+            credentials,
             msrp_addrs,
         })
     }
@@ -265,18 +270,19 @@ fn load_tls(cfg: &Config) -> Result<Tls, StartError> {
     Ok(Tls { server, client })
 }
 
-fn relay_config(cfg: &Config, listeners: Vec<ListenerRole>, tls: Tls) -> RelayConfig {
+fn relay_config(
+    cfg: &Config,
+    listeners: Vec<ListenerRole>,
+    tls: Tls,
+    creds: Arc<crate::mgmt::credentials::SharedCredentials>,
+) -> RelayConfig {
     let r = &cfg.relay;
-    let realm = r.realm.clone().unwrap_or_else(|| cfg.msrp.host.clone());
-    let mut creds = StaticCredentials::new();
-    for u in &r.users {
-        creds.insert(&u.name, &realm, &u.password);
-    }
+    let realm = crate::mgmt::credentials::realm(cfg);
     let mut keys = [[0u8; 32]; 2];
     for k in &mut keys {
         fill_random(k);
     }
-    let mut rc = RelayConfig::new(&cfg.msrp.host, Arc::new(creds), keys);
+    let mut rc = RelayConfig::new(&cfg.msrp.host, creds, keys);
     rc.hosts.extend(cfg.msrp.aliases.iter().cloned());
     rc.listeners = listeners;
     rc.realm = realm;

@@ -3,10 +3,12 @@
 //! It runs on tokio and drives the dataplane over lock-free rings; it never touches MSRP bytes
 //! on the hot path.
 
+pub mod cli;
 pub mod conference;
 pub mod config;
 pub mod daemon;
 pub mod logging;
+pub mod mgmt;
 pub mod nickname;
 pub mod sdp;
 pub mod sip;
