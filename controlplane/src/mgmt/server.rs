@@ -72,7 +72,8 @@ pub struct Listeners {
 }
 
 /// Binds the listeners `cfg` asks for (inside a tokio runtime). The default TCP address moves
-/// up from 2880 when taken; an explicit one that cannot be bound is an error.
+/// up from 2880 when taken (and is left out, with a warning, when all are); an explicit one
+/// that cannot be bound is an error.
 pub fn bind(cfg: &MgmtSection) -> Result<Listeners, String> {
     let mut out = Listeners {
         tcp: None,
@@ -97,7 +98,16 @@ pub fn bind(cfg: &MgmtSection) -> Result<Listeners, String> {
         }
         if out.tcp.is_none() {
             let e = last.map_or_else(String::new, |e| e.to_string());
-            return Err(format!("mgmt.listen: cannot listen on {addr}: {e}"));
+            if !cfg.default_listen() {
+                return Err(format!("mgmt.listen: cannot listen on {addr}: {e}"));
+            }
+            // The default is a convenience: another msrpd on this host must not stop this
+            // one from starting.
+            tracing::warn!(
+                "mgmt.listen: ports {}..{} are taken ({e}); the management API is not served on TCP",
+                addr.port(),
+                addr.port().saturating_add(PORT_TRIES - 1)
+            );
         }
     }
     if let Some(p) = &cfg.socket {
