@@ -1,8 +1,11 @@
 //! Prometheus text exposition (format 0.0.4), written by hand: every family has its `# HELP`
 //! and `# TYPE` lines, per-worker series carry a `worker` label. `README.md` lists them all.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
+
+use dataplane::switch::RoomCounters;
 
 use super::daemon_admin::WorkerSnapshot;
 use super::MgmtState;
@@ -318,7 +321,57 @@ pub fn render(state: &MgmtState, snaps: &[WorkerSnapshot]) -> String {
         "Switch messages that had to wait because a peer ring was full.",
         |w| w.switch.ring_backlog,
     );
+    rooms(&mut o, snaps, &state.room_names());
     o.0
+}
+
+/// Per-room series: the workers' counters of each room summed; `room` is the room's URI when
+/// the focus knows it, else its id.
+fn rooms(o: &mut Out, snaps: &[WorkerSnapshot], names: &BTreeMap<u64, String>) {
+    let mut sum: BTreeMap<u64, RoomCounters> = BTreeMap::new();
+    for w in snaps {
+        for r in &w.switch.per_room {
+            let e = sum.entry(r.room).or_default();
+            e.bound += r.bound;
+            e.messages += r.messages;
+            e.deliveries += r.deliveries;
+            e.congestion_skips += r.congestion_skips;
+        }
+    }
+    let label = |id: &u64| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let families: [(&str, &str, &str, fn(&RoomCounters) -> u64); 4] = [
+        (
+            "msrpd_room_members",
+            "gauge",
+            "Sessions of the room bound to an MSRP connection.",
+            |c| c.bound as u64,
+        ),
+        (
+            "msrpd_room_messages_total",
+            "counter",
+            "Messages accepted for distribution in the room.",
+            |c| c.messages,
+        ),
+        (
+            "msrpd_room_deliveries_total",
+            "counter",
+            "Frames queued to the room's recipients.",
+            |c| c.deliveries,
+        ),
+        (
+            "msrpd_room_congestion_skips_total",
+            "counter",
+            "Recipients skipped because their connection was congested.",
+            |c| c.congestion_skips,
+        ),
+    ];
+    for (name, kind, help, f) in families {
+        o.family(name, kind, help);
+        for (id, c) in &sum {
+            let l = label(id);
+            o.sample(name, &[("room", &l)], f(c) as f64);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -109,6 +109,11 @@ impl MgmtState {
         self.draining.load(Ordering::SeqCst)
     }
 
+    /// Room URIs by dataplane room id (empty until the conference focus is mounted).
+    pub fn room_names(&self) -> std::collections::BTreeMap<u64, String> {
+        std::collections::BTreeMap::new()
+    }
+
     /// Seconds since start.
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
