@@ -111,6 +111,9 @@ pub struct RelaySection {
     pub max_expires: u32,
     /// Lifetime granted when AUTH has none (seconds).
     pub default_expires: u32,
+    /// Refuse AUTH (403) on plain TCP connections: RFC 4976 has clients AUTH over TLS only.
+    /// Off by default so that the loopback default (no TLS listener) has a usable relay.
+    pub auth_requires_tls: bool,
     /// Check that a client's requests carry the From-Path it authenticated with.
     pub strict_from_path: bool,
     /// Seconds a new connection has to send a successful request.
@@ -141,6 +144,7 @@ impl Default for RelaySection {
             min_expires: 60,
             max_expires: 86_400,
             default_expires: 3_600,
+            auth_requires_tls: false,
             strict_from_path: true,
             probation_secs: 30,
             max_auth_failures: 3,
@@ -416,6 +420,12 @@ impl Config {
         if r.enabled && r.require_auth && r.users.is_empty() {
             w.push(
                 "relay.users: the relay requires authentication but has no users, so every AUTH is refused; add [[relay.users]] or set relay.require_auth = false".into(),
+            );
+        }
+        if r.auth_requires_tls && self.msrp.listen_tls.is_empty() && r.enabled {
+            w.push(
+                "relay.auth_requires_tls: no msrp.listen_tls listener, so every AUTH is refused"
+                    .into(),
             );
         }
         if !r.require_auth && r.enabled {

@@ -291,6 +291,7 @@ fn relay_config(
     rc.max_expires = r.max_expires;
     rc.default_expires = r.default_expires;
     rc.strict_from_path = r.strict_from_path;
+    rc.auth_requires_tls = r.auth_requires_tls;
     rc.probation = Duration::from_secs(r.probation_secs);
     rc.max_auth_failures = r.max_auth_failures;
     rc.transaction_timeout = Duration::from_secs(r.transaction_timeout_secs);

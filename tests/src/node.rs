@@ -54,6 +54,8 @@ pub struct RelayNode {
     pub mgmt: Vec<String>,
     /// Anything else, appended verbatim (whole sections).
     pub extra: String,
+    /// `relay.auth_requires_tls`.
+    pub auth_requires_tls: bool,
 }
 
 impl RelayNode {
@@ -85,6 +87,7 @@ impl RelayNode {
                 "drain_timeout_secs = 2".into(),
             ],
             extra: String::new(),
+            auth_requires_tls: false,
         }
     }
 
@@ -121,7 +124,8 @@ impl RelayNode {
         s.push_str(&format!(
             "\n[relay]\nrequire_auth = {}\nprobation_secs = {}\nidle_timeout_secs = {}\n\
              transaction_timeout_secs = {}\nhigh_water_bytes = {}\nmax_connections = {}\n\
-             block_unknown_methods = {}\nmin_expires = {}\nmax_expires = {}\n",
+             block_unknown_methods = {}\nmin_expires = {}\nmax_expires = {}\n\
+             auth_requires_tls = {}\n",
             self.require_auth,
             self.probation_secs,
             self.idle_timeout_secs,
@@ -131,6 +135,7 @@ impl RelayNode {
             self.block_unknown_methods,
             self.min_expires,
             self.max_expires,
+            self.auth_requires_tls,
         ));
         for (n, p) in &self.users {
             s.push_str(&format!(

@@ -331,3 +331,53 @@ fn a_tls_connection_that_never_handshakes_is_closed() {
     );
     println!("silent TLS connection closed after {:?}", start.elapsed());
 }
+
+/// RFC 4976 §6.3: when the previous hop presents a certificate it is a relay, and its
+/// certificate must name the host of the first From-Path URI; a relay calling itself
+/// something else is refused.
+#[test]
+fn a_relay_certificate_must_name_the_first_from_path_host() {
+    let dir = TempDir::new("mtls-liar");
+    let ca = TestCa::new(dir.path(), "msrp");
+    // The inner relay mints URIs for "liar.test" but holds a certificate for "inner.test".
+    let leaf = ca.leaf(dir.path(), "inner.test");
+    let mut n = RelayNode::new("liar.test").host_alias("outer.test");
+    n.plain = false;
+    n.tls = true;
+    n.cert = Some((leaf.cert_path, leaf.key_path));
+    n.ca = vec![ca.pem_path.clone()];
+    let inner = n.start();
+    let outer = tls_node(&dir, &ca, "outer.test").start();
+    let mut a = MsrpClient::connect_tls(
+        inner.tls(),
+        "inner.test",
+        ca.client_config(),
+        "msrps://alice.invalid:2855/alice-s;tcp",
+    )
+    .expect("TLS to the inner relay");
+    let ui = a.auth(&[&inner.tls_uri()], &ALICE).use_path;
+    assert!(ui[0].starts_with("msrps://liar.test:"), "{ui:?}");
+    let refused = a
+        .try_auth(&[&ui[0], &outer.tls_uri()], &ALICE, None)
+        .expect_err("outer relay accepted a relay whose certificate names another host");
+    assert_eq!(refused.code(), Some(403));
+}
+
+/// With `relay.auth_requires_tls`, AUTH over a plain TCP connection is refused (RFC 4976: AUTH
+/// goes over TLS only).
+#[test]
+fn auth_over_plain_tcp_is_refused_when_tls_is_required() {
+    let dir = TempDir::new("auth-tls-only");
+    let ca = TestCa::new(dir.path(), "msrp");
+    let mut n = tls_node(&dir, &ca, "relay.test");
+    n.plain = true;
+    n.auth_requires_tls = true;
+    let r = n.start();
+    let mut plain = MsrpClient::connect(r.plain(), "msrp://p.invalid:2855/p-s;tcp").expect("TCP");
+    let refused = plain
+        .try_auth(&[&r.uri()], &ALICE, None)
+        .expect_err("AUTH over plain TCP accepted");
+    assert_eq!(refused.code(), Some(403));
+    let mut secure = tls_client(&r, &ca, "alice");
+    assert!(!secure.auth(&[&r.tls_uri()], &ALICE).use_path.is_empty());
+}

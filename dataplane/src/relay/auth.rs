@@ -6,6 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::forward::path_key;
+use super::peer;
 use super::token::TokenInfo;
 use super::txn::reason;
 use super::{unix_now, Relay, TokenEntry};
@@ -29,7 +30,18 @@ impl Relay {
         conn: ConnId,
         head: &FrameHead,
     ) {
-        let outcome = self.judge_auth(head);
+        // RFC 4976 §6.3: a previous hop with a certificate is a relay; its certificate must
+        // name the host of the first From-Path URI.
+        let via_relay = self.peer_relay(io, conn);
+        let outcome = match &via_relay {
+            Some(names) if !first_from_host(head).is_some_and(|h| peer::names_match(names, &h)) => {
+                Outcome::Refused(403)
+            }
+            _ if self.cfg.auth_requires_tls && !self.conns.get(&conn).is_some_and(|c| c.tls) => {
+                Outcome::Refused(403)
+            }
+            _ => self.judge_auth(head),
+        };
         let own = head.raw_bytes(HeaderName::ToPath).unwrap_or_default();
         let mut buf = BytesMut::with_capacity(512);
         let code = match &outcome {
@@ -85,7 +97,8 @@ impl Relay {
                 self.stats.auth_failed += 1;
             }
             Outcome::Granted { expires, ainfo } => {
-                let uri = self.mint(io, conn, head, expires);
+                let relay = via_relay.is_some().then(|| first_from_host(head)).flatten();
+                let uri = self.mint(io, conn, head, expires, relay);
                 // Use-Path: the relays between the client and us (the From-Path without its
                 // last, client, entry), then our new URI (RFC 4976 §5.1 example).
                 let from: Vec<&[u8]> = head
@@ -185,13 +198,15 @@ impl Relay {
         Outcome::Granted { expires, ainfo }
     }
 
-    /// Mints a token URI bound to `conn`.
+    /// Mints a token URI bound to `conn`, or, when the AUTH came through the relay named
+    /// `relay`, to that relay.
     fn mint<B: Backend>(
         &mut self,
         io: &mut Io<B>,
         conn: ConnId,
         head: &FrameHead,
         expires: u32,
+        relay: Option<Vec<u8>>,
     ) -> Bytes {
         let nonce = self.rng.next_u64();
         let until = unix_now()
@@ -215,13 +230,26 @@ impl Relay {
                 conn,
                 client: path_key(head.from_path_raw()),
                 expires: until,
+                relay: relay.as_deref().map(|r| {
+                    String::from_utf8_lossy(r)
+                        .to_ascii_lowercase()
+                        .into_boxed_str()
+                }),
             },
         );
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.tokens.push(nonce);
+        // A client's token dies with its connection; a relay's lives until it expires.
+        if relay.is_none() {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.tokens.push(nonce);
+            }
         }
         uri
     }
+}
+
+/// The host of the first From-Path URI (the previous hop).
+fn first_from_host(head: &FrameHead) -> Option<Vec<u8>> {
+    head.from_path().next().map(|u| u.host().to_vec())
 }
 
 /// Digest credentials of an MSRP AUTH: `uri=` is optional and, when present, must be the

@@ -43,6 +43,8 @@ pub struct RelayConfig {
     pub max_expires: u32,
     /// Lifetime granted when AUTH has no Expires.
     pub default_expires: u32,
+    /// Refuse (403) AUTH over plain TCP: RFC 4976 §5.1/§9.2 has clients AUTH over TLS only.
+    pub auth_requires_tls: bool,
     /// Check that requests from a client carry the From-Path it authenticated with.
     pub strict_from_path: bool,
     /// Time a new connection has to send a successful request (RFC 4976 §6.1: 30 s).
@@ -86,6 +88,7 @@ impl RelayConfig {
             min_expires: 60,
             max_expires: 86_400,
             default_expires: 3_600,
+            auth_requires_tls: false,
             strict_from_path: true,
             probation: Duration::from_secs(30),
             max_auth_failures: 3,

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::egress::StreamKey;
 use super::hops::{HopKey, Parked};
+use super::peer;
 use super::template::Template;
 use super::token::TokenInfo;
 use super::txn::{self, reason, OutTxn};
@@ -193,7 +194,8 @@ impl Relay {
         };
         let key = self.key(conn);
         let remote = if token.worker == self.index {
-            match self.route_token(io, key, token, tmpl) {
+            let src_relay = self.peer_relay(io, conn);
+            match self.route_token(io, key, token, tmpl, src_relay.as_deref()) {
                 Ok(w) => w,
                 Err(code) => {
                     self.refuse(io, conn, &head, code);
@@ -205,6 +207,7 @@ impl Relay {
             .get(usize::from(token.worker))
             .is_some_and(Option::is_some)
         {
+            let src_relay = self.peer_relay(io, conn);
             self.send_peer(
                 io,
                 token.worker,
@@ -212,6 +215,7 @@ impl Relay {
                     key,
                     token,
                     tmpl: Box::new(tmpl),
+                    src_relay,
                 },
             );
             Some(token.worker)
@@ -315,17 +319,42 @@ impl Relay {
         key: StreamKey,
         token: TokenInfo,
         tmpl: Template,
+        src_relay: Option<&[Box<str>]>,
     ) -> Result<Option<u8>, Refusal> {
         let entry = match self.tokens.get(&token.nonce) {
             Some(e) if e.conn == token.conn && u64::from(e.expires) > unix_now() => e,
             _ => return Err(481),
         };
+        if let Some(relay) = &entry.relay {
+            // A token of a relay (RFC 4976 §6.3/§6.4): allowed from that relay, on any of its
+            // connections, or towards it; either way the next hop is found by address.
+            let from_relay =
+                src_relay.is_some_and(|names| peer::names_match(names, relay.as_bytes()));
+            let (next, _) = split_first(&tmpl.to_rest);
+            let to_relay = MsrpUri::parse(&next)
+                .is_ok_and(|u| u.host().eq_ignore_ascii_case(relay.as_bytes()));
+            if !(from_relay || to_relay) {
+                return Err(403);
+            }
+            // Towards the relay, the connection its AUTH came on is the way back while it
+            // lives (its name need not resolve from here); otherwise find it by address.
+            let back = entry.conn;
+            let from_back = key.worker == self.index && key.conn == back;
+            if to_relay && !from_back && io.is_open(back) {
+                if self.stalled.contains(&back) {
+                    return Err(408);
+                }
+                sched!(self, io, start(key, Some(back), tmpl));
+                return Ok(None);
+            }
+            return self.route_next_hop(io, key, tmpl, src_relay);
+        }
         let from_client = key.worker == self.index && key.conn == entry.conn;
         if from_client {
             if self.cfg.strict_from_path && path_key(&tmpl.from) != entry.client {
                 return Err(403);
             }
-            return self.route_next_hop(io, key, tmpl);
+            return self.route_next_hop(io, key, tmpl, src_relay);
         }
         let dest = entry.conn;
         if !io.is_open(dest) {
@@ -344,6 +373,7 @@ impl Relay {
         io: &mut Io<B>,
         key: StreamKey,
         mut tmpl: Template,
+        src_relay: Option<&[Box<str>]>,
     ) -> Result<Option<u8>, Refusal> {
         let (next_raw, rest_raw) = split_first(&tmpl.to_rest);
         let next = MsrpUri::parse(&next_raw).map_err(|_| 400u16)?;
@@ -360,7 +390,7 @@ impl Relay {
                 return Err(481);
             }
             if token.worker == self.index {
-                return self.route_token(io, key, token, tmpl);
+                return self.route_token(io, key, token, tmpl, src_relay);
             }
             if self
                 .peers
@@ -376,6 +406,7 @@ impl Relay {
                     key,
                     token,
                     tmpl: Box::new(tmpl),
+                    src_relay: src_relay.map(peer::PeerNames::from),
                 },
             );
             return Ok(Some(token.worker));

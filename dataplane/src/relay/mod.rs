@@ -26,6 +26,7 @@ pub mod config;
 pub mod egress;
 mod forward;
 mod hops;
+pub mod peer;
 pub mod template;
 pub mod token;
 mod txn;
@@ -85,6 +86,8 @@ pub enum RelayPeer {
         token: TokenInfo,
         /// The request, already rotated for the hops before the token.
         tmpl: Box<Template>,
+        /// Certificate names of the source connection when it is a relay (mutual TLS).
+        src_relay: Option<peer::PeerNames>,
     },
     /// Body bytes of a stream.
     Body(StreamKey, Bytes),
@@ -159,6 +162,10 @@ pub(crate) struct TokenEntry {
     pub client: Bytes,
     /// Unix expiry.
     pub expires: u32,
+    /// Set when the AUTH came through another relay (authenticated by its certificate): the
+    /// token then belongs to that relay, on any connection to it (RFC 4976 §6.3), not to one
+    /// connection.
+    pub relay: Option<Box<str>>,
 }
 
 /// Inbound frame state of one connection.
@@ -197,6 +204,9 @@ pub(crate) struct RelayConn {
     tokens: Vec<u64>,
     /// Next-hop pool key, for connections we opened.
     hop: Option<hops::HopKey>,
+    /// The peer's certificate names, once looked at: `Some(None)` for a peer without a
+    /// certificate (a client), `Some(Some(names))` for a relay.
+    peer: Option<Option<peer::PeerNames>>,
 }
 
 /// A relay worker.
@@ -356,7 +366,31 @@ impl Relay {
             last_active: now,
             tokens: Vec::new(),
             hop: None,
+            peer: None,
         }
+    }
+
+    /// The certificate names of the peer of `conn` when it presented one (a relay), read once.
+    pub(crate) fn peer_relay<B: Backend>(
+        &mut self,
+        io: &Io<B>,
+        conn: ConnId,
+    ) -> Option<peer::PeerNames> {
+        let c = self.conns.get_mut(&conn)?;
+        if let Some(p) = &c.peer {
+            return p.clone();
+        }
+        if !c.tls || io.tls_handshaking(conn) {
+            return None;
+        }
+        let names = io
+            .peer_certificates(conn)
+            .and_then(|chain| chain.first())
+            .map(|leaf| peer::dns_names(leaf))
+            .filter(|n| !n.is_empty())
+            .map(peer::PeerNames::from);
+        c.peer = Some(names.clone());
+        names
     }
 
     fn key(&self, conn: ConnId) -> StreamKey {
@@ -483,9 +517,14 @@ impl Service for Relay {
 
     fn on_peer<B: Backend>(&mut self, io: &mut Io<B>, msg: RelayPeer) {
         match msg {
-            RelayPeer::Start { key, token, tmpl } => {
+            RelayPeer::Start {
+                key,
+                token,
+                tmpl,
+                src_relay,
+            } => {
                 let t = (*tmpl).clone();
-                match self.route_token(io, key, token, *tmpl) {
+                match self.route_token(io, key, token, *tmpl, src_relay.as_deref()) {
                     Ok(None) => {}
                     Ok(Some(w)) => {
                         self.relayed.insert(key, w);
