@@ -25,6 +25,11 @@ pub struct Config {
     pub log: LogSection,
     /// Management API, metrics and graceful stop (`crate::mgmt`).
     pub mgmt: crate::mgmt::config::MgmtSection,
+    /// SIP: registrar, outbound edge and the rooms' focus (see `focus::config`).
+    pub sip: crate::focus::config::SipSection,
+    /// Chat rooms. Absent: one demo room `sip:demo@<first SIP listener address>`; `rooms = []`:
+    /// none.
+    pub rooms: Option<Vec<crate::focus::config::RoomSection>>,
 }
 
 /// `[dataplane]`
@@ -390,6 +395,11 @@ impl Config {
         }
         if l.max_headers < 8 {
             return Err(invalid("limits.max_headers", "must be at least 8"));
+        }
+        self.sip
+            .validate(self.tls.cert.is_some() && self.tls.key.is_some())?;
+        if let Some(rooms) = &self.rooms {
+            crate::focus::config::validate_rooms(rooms)?;
         }
         match self.log.format.as_str() {
             "text" | "json" => {}

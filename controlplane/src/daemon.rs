@@ -1,5 +1,6 @@
 //! Starting the appliance from a [`Config`]: TLS material, the dataplane workers with their
-//! MSRP service, and (as they come) the SIP side and the management API.
+//! MSRP service (relay and chat switch on the same ports), the SIP server with the rooms'
+//! focus ([`crate::focus::mount`]), and (as it comes) the management API.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -9,9 +10,13 @@ use std::time::Duration;
 use dataplane::net::kernel::KernelBackend;
 use dataplane::relay::{ListenerRole, Relay, RelayConfig, RelayControl, RelayPeer, RelayStats};
 use dataplane::runtime::{Runtime, RuntimeConfig};
+use dataplane::switch::SwitchConfig;
 use dataplane::wire::ParserLimits;
 
 use crate::config::{Config, MSRP_PORT};
+use crate::focus::mount::{event_channel, mount, Mounted};
+use crate::focus::Focus;
+use crate::sip::TransportKind;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,9 @@ pub enum StartError {
     /// The dataplane did not start.
     #[error("dataplane: {0}")]
     Dataplane(std::io::Error),
+    /// SIP or the rooms did not start.
+    #[error("{0}")]
+    Sip(#[from] crate::focus::mount::MountError),
 }
 
 /// A running daemon.
@@ -39,6 +47,17 @@ pub struct Daemon {
     pub(crate) credentials: Arc<crate::mgmt::credentials::SharedCredentials>,
     /// MSRP listeners as bound, plain then TLS.
     pub msrp_addrs: Vec<(SocketAddr, bool)>,
+    /// SIP listeners as bound.
+    pub sip_addrs: Vec<(TransportKind, SocketAddr)>,
+    pub(crate) sip: Option<Box<Mounted>>,
+    focus: Focus,
+    control: tokio::runtime::Handle,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop_sip();
+    }
 }
 
 /// Ports tried after 2855 when the default listener is taken.
@@ -64,6 +83,11 @@ impl Daemon {
             }))
             .collect();
 
+        let switch_cfg = Arc::new(SwitchConfig {
+            tls_client: tls.client.clone(),
+            ..SwitchConfig::default()
+        });
+        let (sink, events) = event_channel();
         let credentials = Arc::new(crate::mgmt::credentials::SharedCredentials::from_config(
             cfg,
         ));
@@ -77,7 +101,14 @@ impl Daemon {
             &rt_cfg,
             &listen,
             |_| KernelBackend::new(1024),
-            move |ctx| Relay::new(relay_cfg.clone(), ctx),
+            move |ctx| {
+                Relay::with_switch(
+                    relay_cfg.clone(),
+                    switch_cfg.clone(),
+                    Some(sink.clone()),
+                    ctx,
+                )
+            },
         )
         .map_err(StartError::Dataplane)?;
         let msrp_addrs = runtime
@@ -85,12 +116,53 @@ impl Daemon {
             .iter()
             .enumerate()
             .map(|(i, a)| (*a, i >= plain.len()))
-            .collect();
+            .collect::<Vec<_>>();
+        let port_of = |tls: bool| {
+            msrp_addrs
+                .iter()
+                .find(|(_, t)| *t == tls)
+                .map(|(a, _)| a.port())
+        };
+        let mounted = mount(
+            cfg,
+            runtime.controls().to_vec(),
+            events,
+            port_of(false),
+            port_of(true),
+        );
+        let mut runtime = runtime;
+        let mounted = match mounted {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = runtime.shutdown();
+                return Err(e.into());
+            }
+        };
         Ok(Daemon {
             runtime,
             credentials,
             msrp_addrs,
+            sip_addrs: mounted.sip_addrs.clone(),
+            focus: mounted.focus.clone(),
+            control: mounted.runtime.handle().clone(),
+            sip: Some(Box::new(mounted)),
         })
+    }
+
+    /// The rooms' focus: the management API for rooms, participants and registrations (see
+    /// [`Focus`]; every method is synchronous and may be called from any thread).
+    pub fn focus(&self) -> &Focus {
+        &self.focus
+    }
+
+    /// The SIP server (registrar state, flows); `None` with `sip.enabled = false`.
+    pub fn sip_server(&self) -> Option<&crate::sip::SipServer> {
+        self.sip.as_ref().and_then(|m| m.sip.as_ref())
+    }
+
+    /// The control plane's tokio runtime (for tasks such as a management API server).
+    pub fn control_runtime(&self) -> &tokio::runtime::Handle {
+        &self.control
     }
 
     /// Relay counters summed over the workers.
@@ -116,9 +188,18 @@ impl Daemon {
         total
     }
 
-    /// Stops the workers.
+    /// Stops SIP and the workers.
     pub fn shutdown(mut self) -> std::io::Result<()> {
+        self.stop_sip();
         self.runtime.shutdown()
+    }
+
+    fn stop_sip(&mut self) {
+        if let Some(m) = self.sip.take() {
+            drop(m.sip);
+            // Never blocks, so a daemon may be stopped from inside another tokio runtime.
+            m.runtime.shutdown_background();
+        }
     }
 }
 

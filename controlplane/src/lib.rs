@@ -7,6 +7,7 @@ pub mod cli;
 pub mod conference;
 pub mod config;
 pub mod daemon;
+pub mod focus;
 pub mod logging;
 pub mod mgmt;
 pub mod nickname;

@@ -4,11 +4,13 @@
 //! child processes and `/proc` figures ([`procs`]), and whole exchanges ([`scenario`]).
 
 pub mod client;
+pub mod focusnode;
 pub mod kamailio;
 pub mod node;
 pub mod pki;
 pub mod procs;
 pub mod scenario;
+pub mod sipua;
 
 pub use client::{pattern, AuthGrant, Frame, Login, MsrpClient, Received};
 pub use node::{Addrs, InProcess, MsrpdProcess, RelayNode};

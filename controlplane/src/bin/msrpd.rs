@@ -93,6 +93,7 @@ fn main() -> ExitCode {
             addr.port()
         );
     }
+    announce_sip(&daemon);
     let sig = rt.block_on(mgmt::lifecycle::until_stop(state.clone()));
     tracing::info!("{sig}: stopping");
     let timeout = Duration::from_secs(state.as_ref().map_or(cfg.mgmt.drain_timeout_secs, |s| {
@@ -150,4 +151,39 @@ fn start_mgmt(
         println!("msrpd: management API on unix:{}", p.display());
     }
     Ok(state)
+}
+
+/// Prints the SIP listeners and the rooms, so that a user knows what to join.
+fn announce_sip(daemon: &Daemon) {
+    for (t, addr) in &daemon.sip_addrs {
+        tracing::info!(%addr, "SIP listening over {}", t.param());
+        println!("msrpd: SIP on {} {addr}", t.param());
+    }
+    let sip = daemon
+        .sip_addrs
+        .iter()
+        .find(|(t, _)| t.param() == "tcp")
+        .or_else(|| daemon.sip_addrs.first());
+    for r in daemon.focus().rooms() {
+        let name = r.settings.name.as_deref().unwrap_or("");
+        let how = match sip {
+            Some((t, a)) => format!(
+                " (INVITE to {};transport={} with an RFC 7701 client: a=accept-types:message/cpim)",
+                with_port(&r.settings.uri, a.port()),
+                t.param()
+            ),
+            None => String::new(),
+        };
+        println!("msrpd: room {} {name:?}{how}", r.settings.uri);
+    }
+}
+
+/// `sip:user@host` with `:port` added when the URI has none.
+fn with_port(uri: &str, port: u16) -> String {
+    let host = uri.rsplit('@').next().unwrap_or(uri);
+    if host.contains(':') && !host.starts_with('[') || host.contains("]:") {
+        uri.to_string()
+    } else {
+        format!("{uri}:{port}")
+    }
 }

@@ -73,6 +73,19 @@ impl Daemon {
         out
     }
 
+    /// Open SIP stream flows (TCP/TLS connections), 0 without SIP.
+    pub fn sip_stream_flows(&self) -> usize {
+        self.sip_core().map_or(0, |c| c.flows.stream_count())
+    }
+
+    /// The SIP core, when SIP runs.
+    pub fn sip_core(&self) -> Option<std::sync::Arc<crate::sip::core::Core>> {
+        self.sip
+            .as_ref()
+            .and_then(|m| m.sip.as_ref())
+            .map(|s| s.core().clone())
+    }
+
     /// Live relay tokens of every worker.
     pub fn relay_tokens(&self) -> Vec<TokenSummary> {
         let rxs: Vec<_> = self

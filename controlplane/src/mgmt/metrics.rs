@@ -322,7 +322,75 @@ pub fn render(state: &MgmtState, snaps: &[WorkerSnapshot]) -> String {
         |w| w.switch.ring_backlog,
     );
     rooms(&mut o, snaps, &state.room_names());
+    sip(&mut o, state);
     o.0
+}
+
+/// SIP series (only when the SIP server runs).
+fn sip(o: &mut Out, state: &MgmtState) {
+    let Some(core) = state.daemon.sip_core() else {
+        return;
+    };
+    let c = core.counters.snapshot();
+    o.family(
+        "msrpd_sip_requests_total",
+        "counter",
+        "SIP requests received, by method (INVALID: unparsable start line).",
+    );
+    for (m, n) in &c.requests_in {
+        o.sample("msrpd_sip_requests_total", &[("method", m)], *n as f64);
+    }
+    o.family(
+        "msrpd_sip_responses_total",
+        "counter",
+        "SIP responses received (in) and sent (out), by class.",
+    );
+    for (dir, list) in [("in", &c.responses_in), ("out", &c.responses_out)] {
+        for (class, n) in list {
+            o.sample(
+                "msrpd_sip_responses_total",
+                &[("direction", dir), ("class", class)],
+                *n as f64,
+            );
+        }
+    }
+    o.family(
+        "msrpd_sip_requests_sent_total",
+        "counter",
+        "SIP requests sent (proxied, NOTIFY, BYE, ...).",
+    );
+    o.sample("msrpd_sip_requests_sent_total", &[], c.requests_out as f64);
+    o.family(
+        "msrpd_sip_keepalives_total",
+        "counter",
+        "RFC 5626 keepalives answered: CRLF pings on streams, STUN binding requests on UDP.",
+    );
+    o.sample(
+        "msrpd_sip_keepalives_total",
+        &[("kind", "crlf")],
+        c.crlf_keepalives as f64,
+    );
+    o.sample(
+        "msrpd_sip_keepalives_total",
+        &[("kind", "stun")],
+        c.stun_keepalives as f64,
+    );
+    o.family(
+        "msrpd_sip_registrations",
+        "gauge",
+        "Registrar bindings (contacts) in force.",
+    );
+    o.sample(
+        "msrpd_sip_registrations",
+        &[],
+        state.daemon.focus().registrations().len() as f64,
+    );
+    o.family(
+        "msrpd_sip_flows",
+        "gauge",
+        "Open SIP stream flows (TCP and TLS connections).",
+    );
+    o.sample("msrpd_sip_flows", &[], core.flows.stream_count() as f64);
 }
 
 /// Per-room series: the workers' counters of each room summed; `room` is the room's URI when
@@ -365,6 +433,8 @@ fn rooms(o: &mut Out, snaps: &[WorkerSnapshot], names: &BTreeMap<u64, String>) {
             |c| c.congestion_skips,
         ),
     ];
+    o.family("msrpd_rooms", "gauge", "Chat rooms known to the dataplane.");
+    o.sample("msrpd_rooms", &[], sum.len() as f64);
     for (name, kind, help, f) in families {
         o.family(name, kind, help);
         for (id, c) in &sum {

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod credentials;
 pub mod daemon_admin;
+pub mod focus_routes;
 pub mod lifecycle;
 pub mod metrics;
 pub mod redact;
@@ -109,9 +110,14 @@ impl MgmtState {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Room URIs by dataplane room id (empty until the conference focus is mounted).
+    /// Room URIs by dataplane room id.
     pub fn room_names(&self) -> std::collections::BTreeMap<u64, String> {
-        std::collections::BTreeMap::new()
+        self.daemon
+            .focus()
+            .rooms()
+            .into_iter()
+            .map(|r| (r.id, r.settings.uri))
+            .collect()
     }
 
     /// Seconds since start.

@@ -1,8 +1,9 @@
 //! Configuration reload (SIGHUP, `POST /v1/reload`): re-read the file, apply what can change
 //! under running sessions, and name the changed keys that only a restart applies.
 //!
-//! Applied live: `relay.users` (the relay's credential store is swapped; tokens already granted
-//! stay valid), `log.level` (unless `MSRPD_LOG`/`RUST_LOG` set it), `mgmt.token`,
+//! Applied live: `[[rooms]]` (rooms added, changed and removed through the focus; members of
+//! a changed room stay), `relay.users` (the relay's credential store is swapped; tokens already
+//! granted stay valid), `log.level` (unless `MSRPD_LOG`/`RUST_LOG` set it), `mgmt.token`,
 //! `mgmt.token_file`, `mgmt.drain_timeout_secs`. Everything else needs a restart.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use super::MgmtState;
 
 /// Keys (and key prefixes, ending in `.`) a reload applies without a restart.
 const LIVE: &[&str] = &[
+    "rooms",
     "relay.users",
     "log.level",
     "mgmt.token",
@@ -150,6 +152,12 @@ pub fn reload(state: &MgmtState) -> Result<ReloadReport, ReloadError> {
             Err(e) => report.warnings.push(e.to_string()),
         }
     }
+    if touched("rooms") {
+        match apply_rooms(state, old.rooms.as_deref(), new.rooms.as_deref()) {
+            Ok(()) => in_force.rooms = new.rooms.clone(),
+            Err(e) => report.warnings.push(format!("rooms: {e}")),
+        }
+    }
     if touched("mgmt.drain_timeout_secs") {
         in_force.mgmt.drain_timeout_secs = new.mgmt.drain_timeout_secs;
     }
@@ -171,6 +179,50 @@ pub fn reload(state: &MgmtState) -> Result<ReloadReport, ReloadError> {
         tracing::warn!("reload: {w}");
     }
     Ok(report)
+}
+
+/// Brings the focus's rooms from the `old` configuration to the `new` one: rooms only in `new`
+/// are created, rooms in both with other settings updated, rooms only in `old` deleted. Rooms
+/// created over the API are left alone. Without `[[rooms]]` (the demo room) there is nothing
+/// to compare with, so switching to or from it needs a restart.
+fn apply_rooms(
+    state: &MgmtState,
+    old: Option<&[crate::focus::config::RoomSection]>,
+    new: Option<&[crate::focus::config::RoomSection]>,
+) -> Result<(), String> {
+    let (Some(old), Some(new)) = (old, new) else {
+        return Err("switching between the demo room and [[rooms]] needs a restart".into());
+    };
+    let focus = state.daemon.focus();
+    let mut problems = Vec::new();
+    let mut wanted = Vec::new();
+    for r in new {
+        let s = r.settings().map_err(|e| e.to_string())?;
+        wanted.push(s.uri.clone());
+        let res = match focus.room(&s.uri) {
+            Ok(cur) if cur.settings == s => Ok(()),
+            Ok(_) => focus.update_room(&s.uri, s.clone()).map(|_| ()),
+            Err(_) => focus.create_room(s.clone()).map(|_| ()),
+        };
+        if let Err(e) = res {
+            problems.push(format!("{}: {e}", s.uri));
+        } else {
+            tracing::info!(room = %s.uri, "reload: room in force");
+        }
+    }
+    for r in old {
+        if !wanted.iter().any(|u| u == &r.uri) {
+            match focus.delete_room(&r.uri) {
+                Ok(()) => tracing::info!(room = %r.uri, "reload: room deleted"),
+                Err(e) => problems.push(format!("{}: {e}", r.uri)),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 #[cfg(test)]

@@ -43,10 +43,12 @@ pub async fn route(
         }
         ["v1", "relay", "sessions"] if get => relay_sessions(state.clone()).await,
         ["v1", "reload"] if post => reload(state.clone()).await,
-        ["v1", "rooms", ..] | ["v1", "participants", ..] | ["v1", "sip", ..] => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the conference focus and SIP server are not running in this msrpd",
-        ),
+        ["v1", "rooms", ..] | ["v1", "sip", ..] => {
+            match super::focus_routes::route(&state, method, &segs, &_body).await {
+                Some(r) => r,
+                None => error(StatusCode::NOT_FOUND, format!("no such route: {path}")),
+            }
+        }
         ["metrics"]
         | ["v1", "metrics" | "status" | "config" | "workers" | "counters" | "reload"]
         | ["v1", "relay", "sessions"] => error(

@@ -96,6 +96,12 @@ pub trait LocationService: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Every AOR with its unexpired bindings, AOR order (for management views; copies all).
+    /// Stores that cannot enumerate return nothing.
+    fn snapshot(&self, now: Instant) -> Vec<(String, Vec<Binding>)> {
+        let _ = now;
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -176,6 +182,21 @@ impl LocationService for MemoryLocation {
         if !list.is_empty() {
             s.aors.insert(aor.to_string(), list);
         }
+    }
+
+    fn snapshot(&self, now: Instant) -> Vec<(String, Vec<Binding>)> {
+        let mut out: Vec<(String, Vec<Binding>)> = Vec::new();
+        for m in &self.shards {
+            let s = lock(m);
+            for (aor, list) in &s.aors {
+                let live: Vec<Binding> = list.iter().filter(|b| b.expires > now).cloned().collect();
+                if !live.is_empty() {
+                    out.push((aor.clone(), live));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     fn lookup(&self, aor: &str, now: Instant) -> Vec<Binding> {

@@ -2,6 +2,8 @@
 //! ports, a tiny scripted SIP client over TCP/UDP, and a sipp runner that cleans up by PID.
 #![allow(dead_code)]
 
+pub mod sipp_cases;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
