@@ -87,10 +87,59 @@ fn msrpctl_shows_status_workers_and_metrics_that_move_with_traffic() {
     assert!(cfg.contains("[relay]"), "{cfg}");
     assert!(!cfg.contains("alicepw"), "password shown: {cfg}");
 
-    // Rooms need the conference focus: a clear API error, exit code 1.
-    let c = ctl(&["--addr", &addr, "rooms", "list"], &[]);
+    // Rooms through the focus: the demo room, then one created, changed and deleted.
+    let rooms = ctl_ok(&r, &["rooms", "list"]);
+    assert!(rooms.contains("demo"), "{rooms}");
+    let made: serde_json::Value = serde_json::from_str(&ctl_ok(
+        &r,
+        &["rooms", "create", "lobby", "max_members=7", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(made["name"], "lobby", "{made}");
+    assert_eq!(made["settings"]["max_members"], 7, "{made}");
+    let c = ctl(&["--addr", &addr, "rooms", "create", "lobby"], &[]);
     assert_eq!(c.code, 1, "{}{}", c.out, c.err);
-    assert!(c.err.contains("503"), "{}", c.err);
+    assert!(c.err.contains("409"), "{}", c.err);
+    let c = ctl(
+        &["--addr", &addr, "rooms", "set", "lobby", "frobnicate=1"],
+        &[],
+    );
+    assert_eq!(c.code, 1, "{}", c.err);
+    assert!(c.err.contains("400"), "{}", c.err);
+    ctl_ok(
+        &r,
+        &["rooms", "set", "lobby", "max_members=9", "subject=hello"],
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ctl_ok(&r, &["rooms", "show", "lobby", "--json"])).unwrap();
+    assert_eq!(shown["settings"]["max_members"], 9, "{shown}");
+    assert_eq!(shown["settings"]["subject"], "hello", "{shown}");
+    let parts = ctl_ok(&r, &["participants", "list", "lobby"]);
+    assert_eq!(parts, "(none)\n");
+    let c = ctl(
+        &[
+            "--addr",
+            &addr,
+            "participants",
+            "kick",
+            "lobby",
+            "sip:nobody@x",
+        ],
+        &[],
+    );
+    assert_eq!(c.code, 1, "{}", c.err);
+    assert!(c.err.contains("404"), "{}", c.err);
+    ctl_ok(&r, &["rooms", "delete", "lobby"]);
+    let c = ctl(&["--addr", &addr, "rooms", "show", "lobby"], &[]);
+    assert_eq!(c.code, 1, "{}", c.err);
+    assert!(c.err.contains("404"), "{}", c.err);
+    let regs: serde_json::Value =
+        serde_json::from_str(&ctl_ok(&r, &["sip", "registrations", "--json"])).unwrap();
+    assert!(regs["registrations"].is_array(), "{regs}");
+    ctl_ok(&r, &["sip", "flows"]);
+    let m = ctl_ok(&r, &["metrics"]);
+    assert!(metric(&m, "msrpd_sip_registrations").is_some(), "{m}");
+    assert!(m.contains("msrpd_room_members{room=\"sip:demo@"), "{m}");
 
     let top = ctl_ok(&r, &["top", "--iterations", "2", "--interval", "0.2"]);
     assert_eq!(top.matches("WORKER").count(), 2, "{top}");

@@ -134,7 +134,7 @@ pub enum RoomsCmd {
     List,
     /// Create a room; policy as key=value pairs (values parsed as JSON when they are).
     Create {
-        /// Room name (the user part of its URI).
+        /// Room: its URI, or its user part (completed with the first SIP domain).
         name: String,
         /// Policy settings, e.g. `max_members=50 moderated=true`.
         settings: Vec<String>,
@@ -335,7 +335,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<String, Failure> {
             RoomsCmd::List => show(&get(client, "/v1/rooms").await?, render::generic),
             RoomsCmd::Create { name, settings: s } => {
                 let mut body = settings(s).map_err(Failure::Usage)?;
-                body["name"] = json!(name);
+                body["room"] = json!(name);
                 show(
                     &send(client, Method::POST, "/v1/rooms", Some(&body)).await?,
                     render::kv,
