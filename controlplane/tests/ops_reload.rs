@@ -91,3 +91,40 @@ fn reload_changes_relay_users_without_dropping_sessions() {
     assert_eq!(counters["reload_failures"], 1, "{counters}");
     transfer(&mut a, &to, &mut b, &pattern(4096, 3), 2048, "after-sighup");
 }
+
+#[test]
+fn reload_creates_changes_and_deletes_configured_rooms() {
+    let dir = TempDir::new("ops-reload-rooms");
+    let mut node = RelayNode::new("relay.test");
+    node.extra = "[[rooms]]\nuri = \"sip:alpha@localhost\"\nmax_members = 5\n\
+                  [[rooms]]\nuri = \"sip:beta@localhost\"\n"
+        .into();
+    let r = node.spawn(msrpd(), dir.path());
+    let file = dir.join("relay.test-msrpd.toml");
+    let names = |r: &MsrpdProcess| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&ctl_ok(r, &["rooms", "list", "--json"])).unwrap();
+        v["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&r), vec!["alpha", "beta"]);
+    // A room made over the API is not the configuration's business.
+    ctl_ok(&r, &["rooms", "create", "adhoc"]);
+
+    node.extra = "[[rooms]]\nuri = \"sip:alpha@localhost\"\nmax_members = 8\n\
+                  [[rooms]]\nuri = \"sip:gamma@localhost\"\n"
+        .into();
+    std::fs::write(&file, node.toml()).unwrap();
+    let rep: serde_json::Value =
+        serde_json::from_str(&ctl_ok(&r, &["reload", "--json"])).unwrap();
+    assert_eq!(rep["applied"], serde_json::json!(["rooms"]), "{rep}");
+    assert_eq!(rep["warnings"], serde_json::json!([]), "{rep}");
+    assert_eq!(names(&r), vec!["adhoc", "alpha", "gamma"]);
+    let alpha: serde_json::Value =
+        serde_json::from_str(&ctl_ok(&r, &["rooms", "show", "alpha", "--json"])).unwrap();
+    assert_eq!(alpha["settings"]["max_members"], 8, "{alpha}");
+}
