@@ -119,8 +119,7 @@ fn reload_creates_changes_and_deletes_configured_rooms() {
                   [[rooms]]\nuri = \"sip:gamma@localhost\"\n"
         .into();
     std::fs::write(&file, node.toml()).unwrap();
-    let rep: serde_json::Value =
-        serde_json::from_str(&ctl_ok(&r, &["reload", "--json"])).unwrap();
+    let rep: serde_json::Value = serde_json::from_str(&ctl_ok(&r, &["reload", "--json"])).unwrap();
     assert_eq!(rep["applied"], serde_json::json!(["rooms"]), "{rep}");
     assert_eq!(rep["warnings"], serde_json::json!([]), "{rep}");
     assert_eq!(names(&r), vec!["adhoc", "alpha", "gamma"]);

@@ -85,16 +85,16 @@ fn settings_from(
     state: &MgmtState,
     mut body: Value,
     base: Option<&RoomSettings>,
-) -> Result<RoomSettings, Reply> {
+) -> Result<RoomSettings, Box<Reply>> {
     let Value::Object(ref mut m) = body else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "the body must be a JSON object of room settings",
-        ));
+        )));
     };
     if let Some(room) = m.remove("room") {
         let Some(room) = room.as_str() else {
-            return Err(error(StatusCode::BAD_REQUEST, "room: a string"));
+            return Err(Box::new(error(StatusCode::BAD_REQUEST, "room: a string")));
         };
         let uri = if room.contains(':') {
             room.to_string()
@@ -117,22 +117,24 @@ fn settings_from(
     if let Value::Object(t) = &mut merged {
         for (k, v) in m.iter() {
             if !t.contains_key(k) {
-                return Err(error(
+                return Err(Box::new(error(
                     StatusCode::BAD_REQUEST,
                     format!("{k}: not a room setting"),
-                ));
+                )));
             }
             t.insert(k.clone(), v.clone());
         }
     }
-    serde_json::from_value(merged).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+    serde_json::from_value(merged)
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, e.to_string())))
 }
 
-fn body_json(body: &Bytes) -> Result<Value, Reply> {
+fn body_json(body: &Bytes) -> Result<Value, Box<Reply>> {
     if body.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("body: {e}"))))
 }
 
 /// Answers `/v1/rooms…` and `/v1/sip/…`; `None` for other paths.
@@ -158,7 +160,7 @@ pub async fn route(
         ["v1", "rooms"] if method == Method::POST => {
             let settings = match body_json(body).and_then(|b| settings_from(state, b, None)) {
                 Ok(s) => s,
-                Err(r) => return Some(r),
+                Err(r) => return Some(*r),
             };
             match focus.create_room(settings) {
                 Ok(r) => reply(StatusCode::CREATED, &room_json(&r, None)),
@@ -189,7 +191,7 @@ pub async fn route(
                         .and_then(|b| settings_from(state, b, Some(&current)))
                     {
                         Ok(s) => s,
-                        Err(r) => return Some(r),
+                        Err(r) => return Some(*r),
                     };
                     match focus.update_room(&room, settings) {
                         Ok(r) => reply(StatusCode::OK, &room_json(&r, None)),

@@ -10,6 +10,17 @@ use dataplane::switch::RoomCounters;
 use super::daemon_admin::WorkerSnapshot;
 use super::MgmtState;
 
+/// Reads one counter of a worker snapshot.
+type Getter = dyn Fn(&WorkerSnapshot) -> u64;
+
+/// A room family: name, type, help, value.
+type RoomFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&RoomCounters) -> u64,
+);
+
 /// Builds the exposition text.
 struct Out(String);
 
@@ -58,7 +69,7 @@ impl Out {
         kind: &str,
         help: &str,
         label: &str,
-        values: &[(&str, &dyn Fn(&WorkerSnapshot) -> u64)],
+        values: &[(&str, &Getter)],
     ) {
         self.family(name, kind, help);
         for w in snaps {
@@ -407,7 +418,7 @@ fn rooms(o: &mut Out, snaps: &[WorkerSnapshot], names: &BTreeMap<u64, String>) {
         }
     }
     let label = |id: &u64| names.get(id).cloned().unwrap_or_else(|| id.to_string());
-    let families: [(&str, &str, &str, fn(&RoomCounters) -> u64); 4] = [
+    let families: [RoomFamily; 4] = [
         (
             "msrpd_room_members",
             "gauge",
