@@ -55,7 +55,10 @@ fn room_policy_reload_keeps_members_and_applies_to_new_joins() {
     let mut bob = SipUa::tcp(sip, "bob", "example.com");
     let (_ca, mut a) = join(&mut alice, p.msrp, "live-a");
     let (_cb, mut b) = join(&mut bob, p.msrp, "live-b");
-    assert_eq!(a.say("msg-live1", "sip:alice@example.com", ROOM, "one"), 200);
+    assert_eq!(
+        a.say("msg-live1", "sip:alice@example.com", ROOM, "one"),
+        200
+    );
     assert_eq!(b.next_send().payload(), b"one");
 
     // Lower max_members to the two present, change the subject; reload over the socket.
@@ -66,7 +69,10 @@ fn room_policy_reload_keeps_members_and_applies_to_new_joins() {
     assert_eq!(rep["applied"], serde_json::json!(["rooms"]), "{rep}");
 
     // The members stay and keep talking.
-    assert_eq!(a.say("msg-live2", "sip:alice@example.com", ROOM, "two"), 200);
+    assert_eq!(
+        a.say("msg-live2", "sip:alice@example.com", ROOM, "two"),
+        200
+    );
     assert_eq!(b.next_send().payload(), b"two");
     let c = ctl(&["--socket", &sock, "rooms", "show", "live", "--json"], &[]);
     assert_eq!(c.code, 0, "{}", c.err);
