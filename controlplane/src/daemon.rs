@@ -155,6 +155,26 @@ impl Daemon {
         &self.focus
     }
 
+    /// Applies a reloaded configuration's rooms (`[[rooms]]`, or the demo room when it has
+    /// none): creates, updates and deletes rooms to match. Other `[sip]` changes need a
+    /// restart.
+    pub fn reload_rooms(
+        &self,
+        cfg: &Config,
+    ) -> Result<crate::focus::ReconcileReport, crate::focus::FocusError> {
+        let host = self
+            .sip_addrs
+            .first()
+            .map_or_else(|| "127.0.0.1".to_string(), |(_, a)| a.ip().to_string());
+        let rooms = crate::focus::mount::configured_rooms(cfg, &host).map_err(|e| {
+            crate::focus::FocusError::Invalid {
+                key: "rooms".into(),
+                message: e.to_string(),
+            }
+        })?;
+        self.focus.reconcile(rooms)
+    }
+
     /// The SIP server (registrar state, flows); `None` with `sip.enabled = false`.
     pub fn sip_server(&self) -> Option<&crate::sip::SipServer> {
         self.sip.as_ref().and_then(|m| m.sip.as_ref())
@@ -163,6 +183,45 @@ impl Daemon {
     /// The control plane's tokio runtime (for tasks such as a management API server).
     pub fn control_runtime(&self) -> &tokio::runtime::Handle {
         &self.control
+    }
+
+    /// Chat switch counters summed over the workers (room and session counts are the same on
+    /// every worker: the largest is taken).
+    pub fn switch_stats(&self) -> dataplane::switch::SwitchStats {
+        use dataplane::switch::{SwitchControl, SwitchStats};
+        let mut t = SwitchStats::default();
+        for ring in self.runtime.controls() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if ring
+                .push(RelayControl::Switch(SwitchControl::Stats(tx)))
+                .is_err()
+            {
+                continue;
+            }
+            let Ok(s) = rx.recv_timeout(Duration::from_secs(2)) else {
+                continue;
+            };
+            t.rooms = t.rooms.max(s.rooms);
+            t.sessions = t.sessions.max(s.sessions);
+            t.bound += s.bound;
+            t.messages += s.messages;
+            t.chunks += s.chunks;
+            t.deliveries += s.deliveries;
+            for (k, v) in s.refused {
+                *t.refused.entry(k).or_default() += v;
+            }
+            t.congestion_skips += s.congestion_skips;
+            t.notices += s.notices;
+            t.type_skips += s.type_skips;
+            t.abandoned += s.abandoned;
+            t.recipient_errors += s.recipient_errors;
+            t.reports_consumed += s.reports_consumed;
+            t.nicknames += s.nicknames;
+            t.inflight += s.inflight;
+            t.deliveries_in_progress += s.deliveries_in_progress;
+            t.ring_backlog += s.ring_backlog;
+        }
+        t
     }
 
     /// Relay counters summed over the workers.

@@ -154,6 +154,8 @@ impl RelayNode {
             s.push_str(l);
             s.push('\n');
         }
+        // SIP (with the demo room) comes up too; on ephemeral ports, never 5060.
+        s.push_str("\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n");
         s.push_str(&self.extra);
         s
     }

@@ -16,8 +16,11 @@ use dataplane::digest::{Algorithm, Challenge, Credentials};
 /// How long any single wait lasts before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
 enum Link {
     Tcp(TcpStream, StreamFramer),
+    Tls(Box<TlsStream>, StreamFramer),
     Udp(UdpSocket, SocketAddr),
 }
 
@@ -98,6 +101,35 @@ impl SipUa {
         )
     }
 
+    /// Connects over TLS (server name `name`, trusting `tls`'s roots).
+    pub fn tls(
+        server: SocketAddr,
+        name: &str,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        user: &str,
+        domain: &str,
+    ) -> SipUa {
+        let s = TcpStream::connect(server).expect("SIP TLS connect");
+        let local = s.local_addr().expect("local");
+        let sn = rustls::pki_types::ServerName::try_from(name.to_string()).expect("name");
+        let conn = rustls::ClientConnection::new(tls, sn).expect("TLS client");
+        let mut st = rustls::StreamOwned::new(conn, s);
+        while st.conn.is_handshaking() {
+            st.conn
+                .complete_io(&mut st.sock)
+                .expect("SIP TLS handshake");
+        }
+        st.sock
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .ok();
+        Self::new(
+            Link::Tls(Box::new(st), StreamFramer::new(Limits::default())),
+            local,
+            user,
+            domain,
+        )
+    }
+
     /// A UDP UA talking to `server`.
     pub fn udp(server: SocketAddr, user: &str, domain: &str) -> SipUa {
         let s = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
@@ -123,6 +155,7 @@ impl SipUa {
     fn transport(&self) -> &'static str {
         match self.link {
             Link::Tcp(..) => "TCP",
+            Link::Tls(..) => "TLS",
             Link::Udp(..) => "UDP",
         }
     }
@@ -152,6 +185,10 @@ impl SipUa {
     pub fn send(&mut self, s: &[u8]) {
         match &mut self.link {
             Link::Tcp(t, _) => t.write_all(s).expect("SIP write"),
+            Link::Tls(t, _) => {
+                t.write_all(s).expect("SIP TLS write");
+                t.flush().expect("SIP TLS flush");
+            }
             Link::Udp(u, to) => {
                 u.send_to(s, *to).expect("SIP send");
             }
@@ -161,6 +198,28 @@ impl SipUa {
     /// Reads one message (or nothing within 100 ms); `Err` when the connection closed.
     fn poll(&mut self) -> Result<Option<Message>, ()> {
         match &mut self.link {
+            Link::Tls(t, f) => loop {
+                match f.next_frame() {
+                    Ok(Some(Frame::Message(b))) => return Ok(Some(parse(b))),
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                    Err(e) => panic!("unframeable SIP: {e}"),
+                }
+                let mut buf = [0u8; 8192];
+                match t.read(&mut buf) {
+                    Ok(0) => return Err(()),
+                    Ok(n) => f.push(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Ok(None)
+                    }
+                    Err(_) => return Err(()),
+                }
+            },
             Link::Tcp(t, f) => loop {
                 match f.next_frame() {
                     Ok(Some(Frame::Message(b))) => return Ok(Some(parse(b))),
@@ -378,7 +437,7 @@ Call-ID: {cid}\r\nCSeq: {seq} ACK\r\nContent-Length: 0\r\n\r\n",
     }
 
     fn is_tcp(&self) -> bool {
-        matches!(self.link, Link::Tcp(..))
+        !matches!(self.link, Link::Udp(..))
     }
 
     /// Sends an in-dialog request and returns its final response.

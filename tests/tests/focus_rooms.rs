@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use controlplane::focus::{JoinPolicy, RoomSettings};
 use controlplane::sip::TransportKind;
-use dataplane::switch::testkit::{cpim, ChatClient};
+use dataplane::switch::testkit::ChatClient;
 use e2e::focusnode::{msrpd_binary, toml, FocusNode, FocusProcess};
 use e2e::procs::TempDir;
 use e2e::sipua::{sdp_attr, Call, SipUa};
@@ -116,7 +116,11 @@ fn notify_with(ua: &mut SipUa, needle: &str) -> String {
 
 #[test]
 fn participants_chat_set_nicknames_follow_the_roster_and_leave() {
-    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    // Two workers: sessions are installed on both, connections land on either.
+    let node = FocusNode::start(&format!(
+        "[dataplane]\nworkers = 2\n{}",
+        toml(&[], &room_toml(ROOM, ""))
+    ));
     let sip = node.sip(TransportKind::Tcp);
     let mut alice = SipUa::tcp(sip, "alice", "example.com");
     let mut bob = SipUa::tcp(sip, "bob", "example.com");
@@ -140,7 +144,12 @@ fn participants_chat_set_nicknames_follow_the_roster_and_leave() {
     let chatroom = a_call.attr("chatroom").unwrap();
     assert!(chatroom.contains("nickname") && chatroom.contains("private-messages"));
     assert!(a_call.attr("accept-wrapped-types").is_some());
-    notify_with(&mut bob, "sip:alice@example.com");
+    let joined = notify_with(&mut bob, "sip:alice@example.com");
+    // The session-id binds an MSRP session (RFC 4975 §14.1): never published.
+    let path = a_call.path();
+    let sid = path.rsplit('/').next().unwrap().trim_end_matches(";tcp");
+    assert!(sid.len() >= 10, "{path}");
+    assert!(!joined.contains(sid), "{joined}");
 
     let b_offer = Offer::new("bobsess1");
     let (_b_call, mut b) = join(&mut bob, node.msrp, ROOM, &b_offer);
@@ -173,6 +182,10 @@ fn participants_chat_set_nicknames_follow_the_roster_and_leave() {
     // Spoofing another participant's From is refused by the switch.
     assert_eq!(b.say("msg-m3", "sip:alice@example.com", ROOM, "fake"), 403);
 
+    let stats = node.daemon().switch_stats();
+    assert_eq!((stats.rooms, stats.sessions, stats.bound), (1, 2, 2));
+    assert!(stats.messages >= 2 && stats.nicknames >= 4, "{stats:?}");
+    assert_eq!(stats.refused.get(&403), Some(&1), "{stats:?}");
     let parts = node.focus().participants(ROOM).unwrap();
     assert_eq!(parts.len(), 2);
     let pa = parts
@@ -461,6 +474,13 @@ fn management_view_creates_kicks_and_deletes() {
             ..RoomSettings::default()
         })
         .is_err());
+    // A host the SIP server does not serve could never be reached.
+    assert!(focus
+        .create_room(RoomSettings {
+            uri: "sip:ops@elsewhere.org".into(),
+            ..RoomSettings::default()
+        })
+        .is_err());
 
     let sip = node.sip(TransportKind::Tcp);
     let mut alice = SipUa::tcp(sip, "alice", "example.com");
@@ -570,9 +590,6 @@ fn the_msrpd_binary_serves_a_demo_room_without_configuration() {
     );
     let got = b.next_send();
     assert_eq!(got.payload(), b"hi demo");
-    let _ = sdp_attr;
-    let _ = cpim;
-    let _ = Duration::ZERO;
 }
 
 #[test]
@@ -623,4 +640,203 @@ fn reoffers_move_the_session_or_take_the_participant_out() {
     assert!(r.values_named("Allow").any(|v| v.contains("SUBSCRIBE")));
     let r = bob.plain_request("SUBSCRIBE", ROOM, "Event: presence\r\n");
     assert_eq!(r.status(), Some(489));
+}
+
+#[test]
+fn reloaded_rooms_are_reconciled() {
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let (_c, _a) = join(&mut alice, node.msrp, ROOM, &Offer::new("rl-alice"));
+
+    // The new file drops `chat`, adds `news` and keeps nothing else.
+    let new = toml(
+        &[],
+        &room_toml("sip:news@example.com", "private_messages = false"),
+    );
+    let cfg = controlplane::config::Config::parse(&new).unwrap();
+    let report = node.daemon().reload_rooms(&cfg).unwrap();
+    assert_eq!(report.deleted, vec![ROOM.to_string()]);
+    assert_eq!(report.created, vec!["sip:news@example.com".to_string()]);
+    let bye = alice.request("BYE");
+    alice.respond(&bye, 200);
+    // Same file again: nothing to do; a changed setting is an update.
+    assert_eq!(
+        node.daemon().reload_rooms(&cfg).unwrap(),
+        Default::default()
+    );
+    let changed = toml(&[], &room_toml("sip:news@example.com", "max_members = 5"));
+    let cfg = controlplane::config::Config::parse(&changed).unwrap();
+    let report = node.daemon().reload_rooms(&cfg).unwrap();
+    assert_eq!(report.updated, vec!["sip:news@example.com".to_string()]);
+    assert_eq!(node.focus().room("news").unwrap().settings.max_members, 5);
+    // No [[rooms]] at all: the demo room.
+    let cfg = controlplane::config::Config::parse(&toml(&[], "")).unwrap();
+    node.daemon().reload_rooms(&cfg).unwrap();
+    let rooms = node.focus().rooms();
+    assert_eq!(rooms.len(), 1);
+    assert!(rooms[0].settings.uri.starts_with("sip:demo@"));
+}
+
+#[test]
+fn tls_only_room_over_sip_tls_and_msrps() {
+    let dir = TempDir::new("focus-tls");
+    let ca = e2e::pki::TestCa::new(dir.path(), "focus");
+    let leaf = ca.leaf(dir.path(), "localhost");
+    let cfg = format!(
+        "[msrp]\nhost = \"localhost\"\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n\
+         [tls]\ncert = {:?}\nkey = {:?}\n[relay]\nrequire_auth = false\n[log]\nlevel = \"warn\"\n\
+         [sip]\nudp = []\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\ndomains = [\"example.com\"]\n\
+         {}",
+        leaf.cert_path.display().to_string(),
+        leaf.key_path.display().to_string(),
+        room_toml("sip:vault@example.com", "tls_required = true"),
+    );
+    let node = FocusNode::start(&cfg);
+    let msrps = node
+        .daemon()
+        .msrp_addrs
+        .iter()
+        .find(|(_, t)| *t)
+        .map(|(a, _)| *a)
+        .unwrap();
+    let mut ua = SipUa::tls(
+        node.sip(TransportKind::Tls),
+        "localhost",
+        ca.client_config(),
+        "alice",
+        "example.com",
+    );
+    let mut o = Offer::new("tls-alice");
+    o.proto = "TCP/TLS/MSRP";
+    let call = ua.invite("sip:vault@example.com", &o.sdp(), "", None);
+    assert_eq!(call.code(), 200, "{}", call.sdp);
+    let path = call.path();
+    assert!(path.starts_with("msrps://localhost:"), "{path}");
+    let contact = call
+        .response
+        .values_named("Contact")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(contact.contains("transport=tls"), "{contact}");
+    let mut c = e2e::MsrpClient::connect_tls(msrps, "localhost", ca.client_config(), &o.uri())
+        .expect("msrps connect");
+    let tid = c.send_request("SEND", &[path], &[]);
+    assert_eq!(c.response_to(&tid).code(), Some(200), "binding over TLS");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !node.focus().participants("vault").unwrap()[0].sessions[0].bound {
+        assert!(std::time::Instant::now() < deadline, "session bound");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_quarantined_nickname_waits_for_its_owner() {
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "quarantine_secs = 600")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let mut bob = SipUa::tcp(sip, "bob", "example.com");
+    let (call, mut a) = join(&mut alice, node.msrp, ROOM, &Offer::new("q-alice-1"));
+    let (_b, mut b) = join(&mut bob, node.msrp, ROOM, &Offer::new("q-bob-1"));
+    assert_eq!(nickname(&mut a, "Wonder"), 200);
+    // Alice's second device may share it (same AoR); bob may not.
+    let mut alice2 = SipUa::tcp(sip, "alice", "example.com");
+    let (_c2, mut a2) = join(&mut alice2, node.msrp, ROOM, &Offer::new("q-alice-2"));
+    assert_eq!(nickname(&mut a2, "wonder"), 200);
+    assert_eq!(nickname(&mut b, "WONDER"), 425);
+    // Both of alice's sessions leave: the nickname stays reserved for her.
+    let mut d = call.dialog.clone().unwrap();
+    assert_eq!(
+        alice.in_dialog(&mut d, "BYE", &[], None, "").status(),
+        Some(200)
+    );
+    drop(a2);
+    let bye = alice2.request("BYE");
+    alice2.respond(&bye, 200);
+    assert_eq!(nickname(&mut b, "Wonder"), 425, "quarantined for its owner");
+    // Alice comes back and reclaims it.
+    let (_c3, mut a3) = join(&mut alice, node.msrp, ROOM, &Offer::new("q-alice-3"));
+    assert_eq!(nickname(&mut a3, "Wonder"), 200);
+    drop(a);
+}
+
+/// Applies every NOTIFY to `roster` (each must apply: versions in sequence) until `done`.
+fn follow(
+    ua: &mut SipUa,
+    roster: &mut controlplane::conference::ClientRoster,
+    what: &str,
+    done: impl Fn(&controlplane::conference::ClientRoster) -> bool,
+) {
+    for _ in 0..20 {
+        if done(roster) {
+            return;
+        }
+        let n = ua.request("NOTIFY");
+        let doc = controlplane::conference::parse_conference_info(&n.body())
+            .unwrap_or_else(|e| panic!("NOTIFY body does not parse: {e}"));
+        roster
+            .apply(&doc)
+            .unwrap_or_else(|e| panic!("roster cannot follow ({what}): {e}"));
+    }
+    assert!(done(roster), "roster never showed: {what}");
+}
+
+#[test]
+fn a_subscriber_roster_follows_every_change_in_order() {
+    use controlplane::conference::{ClientRoster, EndpointStatus};
+    let node = FocusNode::start(&toml(&[], &room_toml(ROOM, "")));
+    let sip = node.sip(TransportKind::Tcp);
+    let mut w = SipUa::tcp(sip, "watcher", "example.com");
+    let (ok, _d) = w.subscribe(ROOM, 600);
+    assert_eq!(ok.status(), Some(200));
+    let mut roster = ClientRoster::new();
+    follow(&mut w, &mut roster, "the full state", |r| {
+        r.version().is_some()
+    });
+    assert_eq!(roster.users().count(), 0);
+    assert_eq!(
+        roster
+            .description()
+            .and_then(|d| d.display_text.clone())
+            .as_deref(),
+        Some("Test room")
+    );
+
+    let mut alice = SipUa::tcp(sip, "alice", "example.com");
+    let (call, mut a) = join(&mut alice, node.msrp, ROOM, &Offer::new("ro-alice"));
+    let alice_uri = "sip:alice@example.com";
+    follow(&mut w, &mut roster, "alice connected", |r| {
+        r.user(alice_uri).is_some_and(|u| {
+            u.endpoints
+                .iter()
+                .any(|e| e.status == Some(EndpointStatus::Connected))
+        })
+    });
+    assert_eq!(
+        roster.user(alice_uri).unwrap().display_text.as_deref(),
+        Some("ALICE")
+    );
+    assert_eq!(nickname(&mut a, "Queen of Hearts"), 200);
+    follow(&mut w, &mut roster, "alice's nickname", |r| {
+        r.find_by_nickname("queen of hearts").is_some()
+    });
+    assert_eq!(
+        roster.find_by_nickname("Queen of Hearts").unwrap().entity,
+        alice_uri
+    );
+    assert_eq!(
+        roster.conference_state().and_then(|s| s.user_count),
+        Some(1)
+    );
+    let mut d = call.dialog.clone().unwrap();
+    assert_eq!(
+        alice.in_dialog(&mut d, "BYE", &[], None, "").status(),
+        Some(200)
+    );
+    follow(&mut w, &mut roster, "alice gone", |r| {
+        r.user(alice_uri).is_none()
+    });
+    assert_eq!(roster.users().count(), 0);
+    drop(a);
 }

@@ -102,6 +102,17 @@ pub struct RegistrationInfo {
     pub expires_in: u64,
 }
 
+/// What [`Focus::reconcile`] changed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Rooms created (URIs).
+    pub created: Vec<String>,
+    /// Rooms whose settings changed.
+    pub updated: Vec<String>,
+    /// Rooms deleted (their members got BYE).
+    pub deleted: Vec<String>,
+}
+
 /// A SIP listener.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SipListenerInfo {
@@ -161,6 +172,7 @@ impl Focus {
     /// Creates a room (on every worker, then reachable by INVITE/SUBSCRIBE).
     pub fn create_room(&self, settings: RoomSettings) -> Result<RoomInfo, FocusError> {
         settings.validate().map_err(invalid)?;
+        self.check_host(&settings)?;
         let user = settings.user_part().unwrap_or_default();
         let mut st = self.inner.lock();
         if st.room_by_user(&user).is_some() {
@@ -176,6 +188,27 @@ impl Focus {
         tracing::info!(uri = %room.settings.uri, id, "room created");
         st.rooms.insert(id, room);
         Ok(info)
+    }
+
+    /// A room's host must be local to the SIP server, or nobody could reach it.
+    fn check_host(&self, s: &RoomSettings) -> Result<(), FocusError> {
+        let d = &self.inner.cfg.domains;
+        let host = s.host().unwrap_or_default();
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        if d.is_empty() || ip || d.iter().any(|x| x.eq_ignore_ascii_case(&host)) {
+            return Ok(());
+        }
+        Err(FocusError::Invalid {
+            key: "uri".into(),
+            message: format!(
+                "host {host} is not one of the SIP domains ({}) nor an address",
+                d.join(", ")
+            ),
+        })
     }
 
     /// Replaces a room's settings (the URI cannot change). The switch gets the new policy at
@@ -222,7 +255,7 @@ impl Focus {
                 st.dialogs.remove(&d);
                 if let Some(mut s) = r.subs.remove(&d) {
                     let body = s.sub.deleted(&r.roster);
-                    self.inner.send_notify(id, &mut s, body, true);
+                    self.inner.send_notify(id, &mut s, body, Some("noresource"));
                 }
             }
             tracing::info!(uri = %r.settings.uri, "room deleted");
@@ -292,6 +325,53 @@ impl Focus {
             self.inner.remove_member(st, id, sid, true);
         }
         Ok(sids.len())
+    }
+
+    /// Makes the rooms what a (reloaded) configuration says: rooms are matched by user part;
+    /// missing ones are created, changed ones updated, others deleted. Everything is checked
+    /// before anything changes.
+    pub fn reconcile(&self, wanted: Vec<RoomSettings>) -> Result<ReconcileReport, FocusError> {
+        let mut users = std::collections::HashSet::new();
+        for w in &wanted {
+            w.validate().map_err(invalid)?;
+            if !users.insert(w.user_part().unwrap_or_default()) {
+                return Err(FocusError::RoomExists(w.uri.clone()));
+            }
+        }
+        let mut report = ReconcileReport::default();
+        let existing = self.rooms();
+        for r in &existing {
+            let user = r.settings.user_part().unwrap_or_default();
+            if !users.contains(&user) {
+                self.delete_room(&r.settings.uri)?;
+                report.deleted.push(r.settings.uri.clone());
+            }
+        }
+        for w in wanted {
+            let user = w.user_part().unwrap_or_default();
+            match existing
+                .iter()
+                .find(|r| r.settings.user_part().as_deref() == Some(user.as_str()))
+            {
+                Some(r) if r.settings.uri != w.uri => {
+                    // Same name, another URI: a different room.
+                    self.delete_room(&r.settings.uri)?;
+                    report.deleted.push(r.settings.uri.clone());
+                    report.created.push(w.uri.clone());
+                    self.create_room(w)?;
+                }
+                Some(r) if r.settings != w => {
+                    report.updated.push(w.uri.clone());
+                    self.update_room(&user, w)?;
+                }
+                Some(_) => {}
+                None => {
+                    report.created.push(w.uri.clone());
+                    self.create_room(w)?;
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// The registrar's bindings (every AoR).

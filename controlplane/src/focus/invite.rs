@@ -45,6 +45,14 @@ pub(crate) fn reply(
     handle.respond(req, code, b.finish(None, b""));
 }
 
+/// Copies Record-Route into a 2xx to a dialog-creating request (RFC 3261 §12.1.1), so that
+/// proxies on the way stay in the dialog's route set.
+pub(crate) fn copy_record_route(msg: &Message, b: &mut crate::sip::wire::Builder) {
+    for v in msg.values(HeaderName::RecordRoute) {
+        b.header("Record-Route", v);
+    }
+}
+
 /// Our Contact for a room on the flow a request came in on.
 pub(crate) fn contact(user: &str, flow: &FlowKey) -> String {
     format!(
@@ -316,8 +324,10 @@ pub(crate) fn on_invite(inner: &Inner, req: &IncomingRequest, handle: &SipHandle
         worker: session.role.is_active().then_some(worker),
         bound: false,
         joined_at: SystemTime::now(),
+        pending_since: std::time::Instant::now(),
     };
     let mut b = response_to(msg, 200, None, Some(&tag), Some(req.source.remote));
+    copy_record_route(msg, &mut b);
     b.header("Contact", &contact(&user, &req.source));
     b.header("Allow", ALLOW);
     b.header("Allow-Events", "conference");
@@ -393,6 +403,7 @@ pub(crate) fn on_reinvite(inner: &Inner, req: &IncomingRequest, handle: &SipHand
                                 inner.sync_workers();
                                 m.spec = spec;
                                 m.bound = false;
+                                m.pending_since = std::time::Instant::now();
                             }
                             Err(e) => return reply(req, handle, 488, None, &[warning(399, &e)]),
                         }

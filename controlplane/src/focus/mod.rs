@@ -47,9 +47,13 @@ use crate::sip::wire::{Method, Uri};
 use crate::sip::TransportKind;
 
 pub use admin::{
-    FocusError, ParticipantInfo, RegistrationInfo, RoomInfo, SessionInfo, SipListenerInfo,
+    FocusError, ParticipantInfo, ReconcileReport, RegistrationInfo, RoomInfo, SessionInfo,
+    SipListenerInfo,
 };
 pub use room::{JoinPolicy, NicknameMode, RoomSettings};
+
+/// How long a joined participant has to open (or accept) its MSRP connection.
+pub const BIND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Where our MSRP listeners are, for the `a=path` we answer.
 #[derive(Clone, Debug)]
@@ -75,6 +79,9 @@ pub struct FocusConfig {
     pub hosts: BTreeMap<String, IpAddr>,
     /// Longest SUBSCRIBE granted (seconds).
     pub max_subscription_secs: u32,
+    /// Domains the SIP server takes as local: a room's host must be one of them or an IP
+    /// address (empty: no check).
+    pub domains: Vec<String>,
 }
 
 struct SipLink {
@@ -164,9 +171,26 @@ impl Focus {
                 st.dialogs.remove(&id);
                 if let Some(mut s) = room.subs.remove(&id) {
                     let body = s.sub.full(&room.roster);
-                    self.inner.send_notify(room.id, &mut s, body, true);
+                    self.inner
+                        .send_notify(room.id, &mut s, body, Some("timeout"));
                 }
             }
+        }
+        // A participant that never connected (passive sessions have no connect failure to
+        // report) is taken out after BIND_TIMEOUT, with a BYE.
+        let stale: Vec<(u64, String)> = st
+            .rooms
+            .values()
+            .flat_map(|r| {
+                r.members
+                    .values()
+                    .filter(|m| !m.bound && now.duration_since(m.pending_since) > BIND_TIMEOUT)
+                    .map(|m| (r.id, m.sid.clone()))
+            })
+            .collect();
+        for (room, sid) in stale {
+            tracing::info!(%sid, "no MSRP connection: removed");
+            self.inner.remove_member(st, room, &sid, true);
         }
     }
 

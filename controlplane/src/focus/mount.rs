@@ -74,6 +74,18 @@ pub fn demo_room(host: &str) -> RoomSettings {
     }
 }
 
+/// The rooms a configuration asks for: its `[[rooms]]`, or the demo room on `demo_host`
+/// when it has none (for [`Focus::reconcile`](super::Focus::reconcile) on reload).
+pub fn configured_rooms(cfg: &Config, demo_host: &str) -> Result<Vec<RoomSettings>, MountError> {
+    match &cfg.rooms {
+        Some(r) => r
+            .iter()
+            .map(|r| r.settings().map_err(|e| MountError::Room(e.to_string())))
+            .collect(),
+        None => Ok(vec![demo_room(demo_host)]),
+    }
+}
+
 /// Starts the runtime, the focus with its rooms and the SIP server.
 pub fn mount(
     cfg: &Config,
@@ -89,24 +101,6 @@ pub fn mount(
         .enable_all()
         .build()
         .map_err(MountError::Runtime)?;
-    let focus = Focus::new(
-        FocusConfig {
-            msrp: LocalMsrp {
-                host: cfg.msrp.host.clone(),
-                tcp_port: msrp_tcp,
-                tls_port: msrp_tls,
-            },
-            realm: s.realm(),
-            users: s
-                .users
-                .iter()
-                .map(|u| (u.name.clone(), u.password.clone()))
-                .collect(),
-            hosts: cfg.relay.hosts.clone(),
-            max_subscription_secs: 3600,
-        },
-        rings,
-    );
     let mut sip_cfg;
     let rooms: Vec<RoomSettings> = match &cfg.rooms {
         Some(r) => r
@@ -128,6 +122,25 @@ pub fn mount(
         sip_cfg.udp = vec![SocketAddr::new(ip, port)];
         sip_cfg.tcp = vec![SocketAddr::new(ip, port)];
     }
+    let focus = Focus::new(
+        FocusConfig {
+            msrp: LocalMsrp {
+                host: cfg.msrp.host.clone(),
+                tcp_port: msrp_tcp,
+                tls_port: msrp_tls,
+            },
+            realm: s.realm(),
+            users: s
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
+            hosts: cfg.relay.hosts.clone(),
+            max_subscription_secs: 3600,
+            domains: sip_cfg.core.domains.clone(),
+        },
+        rings,
+    );
     if cfg.rooms.is_none() {
         let host = sip_cfg
             .udp

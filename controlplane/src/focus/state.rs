@@ -41,6 +41,8 @@ pub(crate) struct Member {
     pub worker: Option<usize>,
     pub bound: bool,
     pub joined_at: SystemTime,
+    /// Since when the session waits for its MSRP connection (installed or re-installed).
+    pub pending_since: Instant,
 }
 
 /// One conference subscription.
@@ -149,7 +151,9 @@ impl Room {
                         EndpointStatus::Pending
                     },
                     joining_method: Some(JoiningMethod::DialedIn),
-                    media_id: m.sid.clone(),
+                    // Never the session-id: it is what binds the MSRP session (RFC 4975
+                    // §14.1), and the roster goes to every subscriber.
+                    media_id: format!("msrp-{}", m.holder),
                     media_status: Some(MediaStatus::SendRecv),
                 })
                 .collect(),
@@ -204,19 +208,33 @@ impl Inner {
                 continue;
             };
             let body = s.sub.partial(&room.roster, changes);
-            self.send_notify(room.id, s, body, false);
+            self.send_notify(room.id, s, body, None);
         }
     }
 
-    /// Sends one NOTIFY on a subscription (`terminated` ends it).
-    pub(crate) fn send_notify(&self, room: RoomId, s: &mut Sub, body: String, terminated: bool) {
+    /// Sends one NOTIFY on a subscription; `Some(reason)` ends it (RFC 6665 §4.1.3: `timeout`,
+    /// `noresource`; `""` for an unsubscribe, which takes no reason).
+    pub(crate) fn send_notify(
+        &self,
+        room: RoomId,
+        s: &mut Sub,
+        body: String,
+        terminated: Option<&str>,
+    ) {
         let mut b = s.dialog.request("NOTIFY");
         let left = s
             .expires
             .saturating_duration_since(Instant::now())
             .as_secs();
-        if terminated {
-            b.header("Subscription-State", "terminated;reason=noresource");
+        if let Some(reason) = terminated {
+            if reason.is_empty() {
+                b.header("Subscription-State", "terminated");
+            } else {
+                b.header_fmt(
+                    "Subscription-State",
+                    format_args!("terminated;reason={reason}"),
+                );
+            }
         } else {
             b.header_fmt("Subscription-State", format_args!("active;expires={left}"));
         }

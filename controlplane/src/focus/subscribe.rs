@@ -11,11 +11,15 @@ use crate::sip::wire::{response_to, uri::unescape, HeaderName, Uri};
 
 use super::auth::AuthOutcome;
 use super::invite::{contact, reply};
+
 use super::state::{DialogRef, Sub};
 use super::Inner;
 
 /// Subscription lifetime when SUBSCRIBE has no Expires (RFC 4575 §4.1 suggests one hour).
 const DEFAULT_EXPIRES: u32 = 3600;
+
+/// Most conference subscriptions one room keeps (each costs a dialog and a NOTIFY per change).
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 10_000;
 
 pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHandle) {
     let msg = &req.msg;
@@ -63,7 +67,7 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
         b.header("Contact", &s.contact);
         handle.respond(req, 200, b.finish(None, b""));
         let body = s.sub.full(&room.roster);
-        inner.send_notify(room_id, s, body, expires == 0);
+        inner.send_notify(room_id, s, body, (expires == 0).then_some(""));
         if expires == 0 {
             room.subs.remove(&id);
             st.dialogs.remove(&id);
@@ -97,12 +101,22 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
             }
         }
     }
+    if expires > 0 && room.subs.len() >= MAX_SUBSCRIPTIONS {
+        return reply(
+            req,
+            handle,
+            503,
+            Some("Too Many Subscriptions"),
+            &[("Retry-After", "60".into())],
+        );
+    }
     let tag = handle.new_tag();
     let Ok(dialog) = Dialog::uas(msg, &tag) else {
         return reply(req, handle, 400, Some("Bad Dialog Headers"), &[]);
     };
     let our_contact = contact(&room.user, &req.source);
     let mut b = response_to(msg, 200, None, Some(&tag), Some(req.source.remote));
+    super::invite::copy_record_route(msg, &mut b);
     b.header("Expires", &expires.to_string());
     b.header("Contact", &our_contact);
     handle.respond(req, 200, b.finish(None, b""));
@@ -114,7 +128,7 @@ pub(crate) fn on_subscribe(inner: &Inner, req: &IncomingRequest, handle: &SipHan
         contact: our_contact,
     };
     let body = s.sub.full(&room.roster);
-    inner.send_notify(room_id, &mut s, body, expires == 0);
+    inner.send_notify(room_id, &mut s, body, (expires == 0).then_some(""));
     if expires > 0 {
         st.dialogs
             .insert(s.dialog.id.clone(), DialogRef::Sub(room_id));

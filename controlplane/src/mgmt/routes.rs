@@ -168,7 +168,10 @@ pub fn counters_json(state: &MgmtState, snaps: &[WorkerSnapshot]) -> Value {
         "workers_answered": snaps.iter().filter(|w| w.answered).count(),
         "connections": sum(&|w| w.relay.connections as u64),
         "relay_sessions": sum(&|w| w.relay.tokens as u64),
-        "switch_sessions": sum(&|w| w.switch.sessions as u64),
+        // Every worker holds every room session (bound or not): the largest count, not a sum.
+        "switch_sessions": snaps.iter().map(|w| w.switch.sessions).max().unwrap_or(0),
+        "switch_sessions_bound": sum(&|w| w.switch.bound as u64),
+        "rooms": snaps.iter().map(|w| w.switch.rooms).max().unwrap_or(0),
         "frames_in": sum(&|w| w.relay.frames_in),
         "requests_forwarded": sum(&|w| w.relay.forwarded),
         "bytes_in": sum(&|w| w.relay.io.bytes_in),
