@@ -23,6 +23,8 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Logging.
     pub log: LogSection,
+    /// Management API, metrics and graceful stop (`crate::mgmt`).
+    pub mgmt: crate::mgmt::config::MgmtSection,
     /// SIP: registrar, outbound edge and the rooms' focus (see `focus::config`).
     pub sip: crate::focus::config::SipSection,
     /// Chat rooms. Absent: one demo room `sip:demo@<first SIP listener address>`; `rooms = []`:
@@ -409,6 +411,7 @@ impl Config {
                 ))
             }
         }
+        self.mgmt.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::digest::StaticCredentials;
 use dataplane::relay::{ListenerRole, Relay, RelayConfig, RelayControl, RelayPeer, RelayStats};
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::switch::SwitchConfig;
@@ -42,12 +41,14 @@ pub enum StartError {
 
 /// A running daemon.
 pub struct Daemon {
-    runtime: Runtime<RelayControl, RelayPeer>,
+    pub(crate) runtime: Runtime<RelayControl, RelayPeer>,
+    /// Relay users, replaced on reload (`crate::mgmt::reload`).
+    pub(crate) credentials: Arc<crate::mgmt::credentials::SharedCredentials>,
     /// MSRP listeners as bound, plain then TLS.
     pub msrp_addrs: Vec<(SocketAddr, bool)>,
     /// SIP listeners as bound.
     pub sip_addrs: Vec<(TransportKind, SocketAddr)>,
-    sip: Option<Box<Mounted>>,
+    pub(crate) sip: Option<Box<Mounted>>,
     focus: Focus,
     control: tokio::runtime::Handle,
 }
@@ -86,7 +87,10 @@ impl Daemon {
             ..SwitchConfig::default()
         });
         let (sink, events) = event_channel();
-        let relay_cfg = Arc::new(relay_config(cfg, roles, tls));
+        let credentials = Arc::new(crate::mgmt::credentials::SharedCredentials::from_config(
+            cfg,
+        ));
+        let relay_cfg = Arc::new(relay_config(cfg, roles, tls, credentials.clone()));
         let rt_cfg = RuntimeConfig {
             workers: cfg.dataplane.workers,
             cores: (!cfg.dataplane.cores.is_empty()).then(|| cfg.dataplane.cores.clone()),
@@ -130,6 +134,7 @@ impl Daemon {
         };
         Ok(Daemon {
             runtime,
+            credentials,
             msrp_addrs,
             sip_addrs: mounted.sip_addrs.clone(),
             focus: mounted.focus.clone(),
@@ -399,18 +404,19 @@ fn load_tls(cfg: &Config) -> Result<Tls, StartError> {
     Ok(Tls { server, client })
 }
 
-fn relay_config(cfg: &Config, listeners: Vec<ListenerRole>, tls: Tls) -> RelayConfig {
+fn relay_config(
+    cfg: &Config,
+    listeners: Vec<ListenerRole>,
+    tls: Tls,
+    creds: Arc<crate::mgmt::credentials::SharedCredentials>,
+) -> RelayConfig {
     let r = &cfg.relay;
-    let realm = r.realm.clone().unwrap_or_else(|| cfg.msrp.host.clone());
-    let mut creds = StaticCredentials::new();
-    for u in &r.users {
-        creds.insert(&u.name, &realm, &u.password);
-    }
+    let realm = crate::mgmt::credentials::realm(cfg);
     let mut keys = [[0u8; 32]; 2];
     for k in &mut keys {
         fill_random(k);
     }
-    let mut rc = RelayConfig::new(&cfg.msrp.host, Arc::new(creds), keys);
+    let mut rc = RelayConfig::new(&cfg.msrp.host, creds, keys);
     rc.hosts.extend(cfg.msrp.aliases.iter().cloned());
     rc.listeners = listeners;
     rc.realm = realm;

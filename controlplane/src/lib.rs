@@ -5,11 +5,13 @@
 
 pub mod backend;
 pub mod chat;
+pub mod cli;
 pub mod conference;
 pub mod config;
 pub mod daemon;
 pub mod focus;
 pub mod logging;
+pub mod mgmt;
 pub mod nickname;
 pub mod sdp;
 pub mod sip;

@@ -629,6 +629,17 @@ impl MsrpClient {
 
     /// Answers a request with `code` (To-Path per RFC 4975 §7.2), adding `extra` headers.
     pub fn respond(&mut self, req: &Frame, code: u16, extra: &[(&str, &str)]) {
+        self.try_respond(req, code, extra).expect("write response");
+    }
+
+    /// [`Self::respond`] that returns the write error instead of panicking (the peer may be
+    /// gone, e.g. a relay that stopped).
+    pub fn try_respond(
+        &mut self,
+        req: &Frame,
+        code: u16,
+        extra: &[(&str, &str)],
+    ) -> io::Result<()> {
         let mut b = BytesMut::new();
         let mut w = ResponseWriter::new(&mut b, &req.head, code, None, &[self.uri.as_str()])
             .expect("a request");
@@ -636,7 +647,7 @@ impl MsrpClient {
             w = w.header(n, v.as_bytes());
         }
         w.end();
-        self.write_raw(&b).expect("write response");
+        self.write_raw(&b)
     }
 
     /// Sends a REPORT for `message_id` back along `to_path` (the From-Path a SEND arrived

@@ -49,6 +49,9 @@ pub struct RelayNode {
     pub min_expires: u32,
     /// `relay.max_expires`.
     pub max_expires: u32,
+    /// Lines of the `[mgmt]` section (management API). The default serves it on a loopback
+    /// port picked at start, with a short drain on SIGTERM.
+    pub mgmt: Vec<String>,
     /// Anything else, appended verbatim (whole sections).
     pub extra: String,
     /// `relay.auth_requires_tls`.
@@ -79,6 +82,10 @@ impl RelayNode {
             block_unknown_methods: false,
             min_expires: 60,
             max_expires: 86_400,
+            mgmt: vec![
+                "listen = \"127.0.0.1:0\"".into(),
+                "drain_timeout_secs = 2".into(),
+            ],
             extra: String::new(),
             auth_requires_tls: false,
         }
@@ -142,6 +149,11 @@ impl RelayNode {
             }
         }
         s.push_str("\n[log]\nlevel = \"warn\"\n");
+        s.push_str("\n[mgmt]\n");
+        for l in &self.mgmt {
+            s.push_str(l);
+            s.push('\n');
+        }
         // SIP (with the demo room) comes up too; on ephemeral ports, never 5060.
         s.push_str("\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n");
         s.push_str(&self.extra);
@@ -161,6 +173,7 @@ impl RelayNode {
                 host: self.host.clone(),
                 plain,
                 tls,
+                mgmt: None,
             },
         }
     }
@@ -183,6 +196,7 @@ impl RelayNode {
             host: self.host.clone(),
             plain: None,
             tls: None,
+            mgmt: None,
         };
         let mut seen = 0;
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -195,6 +209,11 @@ impl RelayNode {
                     guard.exited()
                 ),
             };
+            // Announced before the MSRP listeners.
+            if let Some(a) = line.strip_prefix("msrpd: management API on http://") {
+                addrs.mgmt = a.trim().parse().ok();
+                continue;
+            }
             // "msrpd: MSRP on msrps://host:port;tcp (127.0.0.1:port)"
             let Some(rest) = line.strip_prefix("msrpd: MSRP on ") else {
                 continue;
@@ -224,6 +243,8 @@ pub struct Addrs {
     pub plain: Option<SocketAddr>,
     /// TLS listener.
     pub tls: Option<SocketAddr>,
+    /// Management API (TCP), when the binary announced one.
+    pub mgmt: Option<SocketAddr>,
 }
 
 impl Addrs {

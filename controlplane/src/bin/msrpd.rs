@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use controlplane::config::Config;
 use controlplane::daemon::Daemon;
+use controlplane::mgmt::{self, MgmtState};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    controlplane::logging::init(&cfg.log);
+    let log = controlplane::logging::init_reloadable(&cfg.log);
     for w in cfg.warnings() {
         tracing::warn!("{w}");
     }
@@ -64,11 +67,22 @@ fn main() -> ExitCode {
         }
     };
     let daemon = match Daemon::start(&cfg) {
-        Ok(d) => d,
+        Ok(d) => Arc::new(d),
         Err(e) => {
             eprintln!("msrpd: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let state = if cfg.mgmt.enabled {
+        match start_mgmt(&rt, &daemon, &cfg, args.config.clone(), log) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("msrpd: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
     };
     for (addr, tls) in &daemon.msrp_addrs {
         let scheme = if *tls { "msrps" } else { "msrp" };
@@ -80,8 +94,29 @@ fn main() -> ExitCode {
         );
     }
     announce_sip(&daemon);
-    let sig = rt.block_on(controlplane::logging::wait_for_stop());
+    let sig = rt.block_on(mgmt::lifecycle::until_stop(state.clone()));
     tracing::info!("{sig}: stopping");
+    let timeout = Duration::from_secs(state.as_ref().map_or(cfg.mgmt.drain_timeout_secs, |s| {
+        s.config().mgmt.drain_timeout_secs
+    }));
+    if let Some(s) = &state {
+        s.set_draining();
+    }
+    let d = daemon.clone();
+    // The API keeps answering (status shows draining) while the workers drain.
+    let _ = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || mgmt::lifecycle::drain(&d, timeout)).await
+    });
+    rt.shutdown_timeout(Duration::from_millis(200));
+    if let Some(p) = state.as_ref().and_then(|s| s.bound().unix) {
+        let _ = std::fs::remove_file(p);
+    }
+    drop(state);
+    let daemon = match Arc::try_unwrap(daemon) {
+        Ok(d) => d,
+        // Something still holds it: dropping the last reference stops the workers.
+        Err(_) => return ExitCode::SUCCESS,
+    };
     match daemon.shutdown() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -89,6 +124,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds the management listeners and starts serving them.
+fn start_mgmt(
+    rt: &tokio::runtime::Runtime,
+    daemon: &Arc<Daemon>,
+    cfg: &Config,
+    path: Option<PathBuf>,
+    log: Option<controlplane::logging::LogHandle>,
+) -> Result<Arc<MgmtState>, String> {
+    let state = Arc::new(
+        MgmtState::new(daemon.clone(), cfg.clone(), path, log).map_err(|e| e.to_string())?,
+    );
+    let _guard = rt.enter();
+    let listeners = mgmt::server::bind(&cfg.mgmt)?;
+    let bound = listeners.bound.clone();
+    state.set_bound(bound.clone());
+    mgmt::server::spawn(listeners, state.clone());
+    if let Some(a) = bound.tcp {
+        tracing::info!(%a, "management API listening");
+        println!("msrpd: management API on http://{a}");
+    }
+    if let Some(p) = &bound.unix {
+        tracing::info!(path = %p.display(), "management API listening");
+        println!("msrpd: management API on unix:{}", p.display());
+    }
+    Ok(state)
 }
 
 /// Prints the SIP listeners and the rooms, so that a user knows what to join.

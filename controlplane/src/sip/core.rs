@@ -265,6 +265,8 @@ pub struct Core {
     nonces: NonceMinter,
     /// Live flows.
     pub flows: FlowTable,
+    /// Requests, responses and keepalives, for the management API.
+    pub counters: super::counters::SipCounters,
     shards: Vec<Mutex<TxShard>>,
     app: Mutex<Option<Arc<dyn SipApp>>>,
     seq: AtomicU64,
@@ -302,6 +304,7 @@ impl Core {
             location,
             creds,
             flows: FlowTable::new(),
+            counters: Default::default(),
             shards: (0..shards)
                 .map(|_| {
                     Mutex::new(TxShard {
@@ -442,8 +445,12 @@ impl Core {
     pub fn on_message(self: &Arc<Self>, msg: Message, src: FlowKey, now: Instant) -> Out {
         let mut out = Vec::new();
         if msg.is_request() {
+            self.counters.request_in(msg.method());
             self.on_request(msg, src, now, &mut out);
         } else {
+            if let Some(code) = msg.status() {
+                self.counters.response_in(code);
+            }
             self.on_response(msg, now, &mut out);
         }
         out
@@ -516,6 +523,7 @@ impl Core {
     pub fn deliver(&self, out: Out, own: Option<&FlowKey>) -> Vec<Bytes> {
         let mut mine = Vec::new();
         for (k, d) in out {
+            self.counters.sent(&d);
             if Some(&k) == own {
                 mine.push(d);
             } else {

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod core;
+pub mod counters;
 pub mod dialog;
 pub mod flow;
 pub mod location;

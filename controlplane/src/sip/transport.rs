@@ -58,6 +58,7 @@ pub async fn serve_udp(core: Arc<Core>, sock: UdpSocket, limits: Limits) -> io::
         let d = &buf[..n];
         if stun::is_stun(d) {
             if let Some(r) = stun::binding_response(d, peer) {
+                core.counters.stun_keepalive();
                 let _ = sock.send_to(&r, peer).await;
             }
             continue;
@@ -172,7 +173,10 @@ where
                 }
                 loop {
                     match framer.next_frame() {
-                        Ok(Some(Frame::Ping)) => wbuf.extend_from_slice(b"\r\n"),
+                        Ok(Some(Frame::Ping)) => {
+                            core.counters.crlf_keepalive();
+                            wbuf.extend_from_slice(b"\r\n");
+                        }
                         Ok(Some(Frame::Pong)) => {}
                         // A framed message whose head does not parse is dropped: the
                         // framing itself is intact.

@@ -129,6 +129,7 @@ impl Relay {
     }
 
     fn on_head<B: Backend>(&mut self, io: &mut Io<B>, conn: ConnId, head: FrameHead) {
+        self.stats.frames_in += 1;
         let frame = match head.start_line() {
             StartLine::Response(_) => InFrame::Response(Box::new(head)),
             StartLine::Request(method) => self.on_request(io, conn, head, method),

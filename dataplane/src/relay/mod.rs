@@ -64,6 +64,16 @@ pub enum RelayControl {
     Stats(std::sync::mpsc::Sender<RelayStats>),
     /// For the chat switch sharing this service (RFC 7701, `crate::switch`).
     Switch(SwitchControl),
+    /// Asks for the live tokens (authenticated relay sessions) of the worker.
+    Tokens(std::sync::mpsc::Sender<Vec<TokenSummary>>),
+    /// Graceful stop, first step: close the listeners (connections already accepted go on);
+    /// the control plane then watches [`RelayStats::pending_transactions`] and
+    /// [`RelayStats::in_frame`] fall to zero.
+    Drain,
+    /// Graceful stop, at the drain deadline: fail every transaction still waiting for its
+    /// next hop as if its timer had fired (408 REPORT or response to its source, RFC 4976
+    /// §6.4.1), so that senders learn the outcome before the connections close.
+    Abandon,
 }
 
 /// Messages between relay workers.
@@ -114,6 +124,33 @@ pub struct RelayStats {
     pub pending_transactions: usize,
     /// Connections closed for protocol violations or timeouts.
     pub dropped_connections: u64,
+    /// Frames (requests and responses) whose header block was parsed.
+    pub frames_in: u64,
+    /// Connections in the middle of a frame (streaming one through).
+    pub in_frame: usize,
+    /// Worker byte and connection counters.
+    pub io: crate::worker::IoCounters,
+    /// Worker send queues.
+    pub queue: crate::worker::QueueDepth,
+    /// Messages waiting in this worker's rings towards the other workers.
+    pub peer_ring: usize,
+    /// [`RelayControl::Drain`] was received: the listeners are closed.
+    pub draining: bool,
+}
+
+/// A live relay token as the management API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSummary {
+    /// The worker that owns it.
+    pub worker: usize,
+    /// The client URI that authenticated (normalised).
+    pub client: String,
+    /// Unix time it expires.
+    pub expires: u32,
+    /// Remote address of the connection it is bound to.
+    pub peer: Option<SocketAddr>,
+    /// Whether that connection is TLS.
+    pub tls: bool,
 }
 
 /// What a relay token stands for on its owner worker.
@@ -198,6 +235,7 @@ pub struct Relay {
     stalled: HashSet<ConnId>,
     rng: Rng,
     stats: RelayStats,
+    draining: bool,
     next_sweep: Instant,
     /// The RFC 7701 chat switch: its sessions share the relay's port and connections.
     pub(crate) switch: Switch,
@@ -279,6 +317,7 @@ impl Relay {
             relayed: HashMap::new(),
             rng: Rng::from_os(),
             stats: RelayStats::default(),
+            draining: false,
             next_sweep: Instant::now(),
             cfg,
         }
@@ -289,13 +328,29 @@ impl Relay {
         &self.switch
     }
 
-    /// Counters of this worker.
+    /// Counters of this worker (without the worker's I/O counters: see [`Relay::stats_with`]).
     pub fn stats(&self) -> RelayStats {
         RelayStats {
             connections: self.conns.len(),
             tokens: self.tokens.len(),
             pending_transactions: self.txns.len(),
+            in_frame: self
+                .conns
+                .values()
+                .filter(|c| !matches!(c.frame, InFrame::Idle))
+                .count(),
+            peer_ring: self.peers.iter().flatten().map(RingTx::len).sum(),
+            draining: self.draining,
             ..self.stats.clone()
+        }
+    }
+
+    /// Counters of this worker with its I/O counters and send queues.
+    pub fn stats_with<B: Backend>(&self, io: &Io<B>) -> RelayStats {
+        RelayStats {
+            io: io.counters(),
+            queue: io.queue_depth(),
+            ..self.stats()
         }
     }
 
@@ -426,7 +481,32 @@ impl Service for Relay {
         match msg {
             RelayControl::Resolved { host, addr } => self.resolved(io, &host, addr),
             RelayControl::Stats(tx) => {
-                let _ = tx.send(self.stats());
+                let _ = tx.send(self.stats_with(io));
+            }
+            RelayControl::Tokens(tx) => {
+                let list = self
+                    .tokens
+                    .values()
+                    .map(|e| TokenSummary {
+                        worker: self.index as usize,
+                        client: String::from_utf8_lossy(&e.client).into_owned(),
+                        expires: e.expires,
+                        peer: io.addrs(e.conn).map(|(_, p)| p),
+                        tls: self.conns.get(&e.conn).is_some_and(|c| c.tls),
+                    })
+                    .collect();
+                let _ = tx.send(list);
+            }
+            RelayControl::Drain => {
+                self.draining = true;
+                for i in 0..self.cfg.listeners.len() {
+                    io.close_listener(ListenerId(i as u32));
+                }
+            }
+            RelayControl::Abandon => {
+                // Far enough ahead that every transaction's timer has fired.
+                let later = io.now() + Duration::from_secs(365 * 86_400);
+                self.expire_transactions(io, later);
             }
             RelayControl::Switch(m) => {
                 self.switch.on_control(io, m);

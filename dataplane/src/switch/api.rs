@@ -686,6 +686,23 @@ pub struct SwitchStats {
     pub deliveries_in_progress: usize,
     /// Ring messages that had to wait because a peer's ring was full.
     pub ring_backlog: u64,
+    /// Per-room counters of this worker (filled in by stats requests).
+    pub per_room: Vec<RoomCounters>,
+}
+
+/// Counters of one room on one worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomCounters {
+    /// The room.
+    pub room: RoomId,
+    /// Sessions of the room bound on this worker.
+    pub bound: usize,
+    /// Messages (first chunks) accepted from senders on this worker.
+    pub messages: u64,
+    /// Frames queued to this worker's recipients.
+    pub deliveries: u64,
+    /// Recipients on this worker skipped because they were congested.
+    pub congestion_skips: u64,
 }
 
 /// Pushes `msg` to every worker's control ring, retrying for up to a second per ring while it

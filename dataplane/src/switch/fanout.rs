@@ -342,9 +342,20 @@ impl Fanout<'_> {
     /// Delivers `msg` to this worker's recipients; `sender` is the sending session when it is
     /// bound here (it never gets its own message).
     pub fn deliver<B: Backend>(&mut self, io: &mut Io<B>, msg: &ChunkMsg, sender: Option<u32>) {
+        let (d0, c0) = (self.stats.deliveries, self.stats.congestion_skips);
         match &msg.first {
             Some(first) => self.deliver_first(io, msg, first, sender),
             None => self.deliver_next(io, msg),
+        }
+        // Per-room counters from the worker's totals (one map lookup per chunk, not per
+        // recipient).
+        let d = self.stats.deliveries - d0;
+        let c = self.stats.congestion_skips - c0;
+        if d + c > 0 {
+            if let Some(r) = self.rooms.get_mut(&msg.room) {
+                r.counters.deliveries += d;
+                r.counters.congestion_skips += c;
+            }
         }
     }
 

@@ -458,6 +458,9 @@ impl Switch {
         self.respond(io, conn, &f.head, 200, &own);
         self.stats.messages += 1;
         self.stats.chunks += 1;
+        if let Some(r) = self.rooms.get_mut(&spec.room) {
+            r.counters.messages += 1;
+        }
         let range = f.head.byte_range();
         let total = range.and_then(|r| r.total);
         let mid = f

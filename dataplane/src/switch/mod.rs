@@ -30,9 +30,9 @@ mod uri;
 
 pub use api::{
     broadcast, push_patiently, AcceptTypes, ActiveSetup, BindSlot, BindState, ChatCaps,
-    CloseReason, EventSink, NicknameRequest, Participant, RateLimit, RoomId, RoomPolicy, RoomSpec,
-    SessionSpec, Setup, SpecError, SwitchConfig, SwitchControl, SwitchEvent, SwitchStats,
-    MAX_WORKERS,
+    CloseReason, EventSink, NicknameRequest, Participant, RateLimit, RoomCounters, RoomId,
+    RoomPolicy, RoomSpec, SessionSpec, Setup, SpecError, SwitchConfig, SwitchControl, SwitchEvent,
+    SwitchStats, MAX_WORKERS,
 };
 pub use fanout::{ChunkMsg, SwitchPeer};
 pub use uri::cpim_uri_key;
@@ -209,6 +209,16 @@ impl Switch {
             })
             .sum();
         s.deliveries_in_progress = self.deliveries.len();
+        s.per_room = self
+            .rooms
+            .iter()
+            .map(|(id, r)| RoomCounters {
+                room: *id,
+                bound: r.members.len(),
+                ..r.counters.clone()
+            })
+            .collect();
+        s.per_room.sort_by_key(|c| c.room);
         s
     }
 

@@ -125,6 +125,8 @@ pub(super) struct Room {
     /// Bound sessions per worker, shared by all workers (taken from the first spec, which
     /// the control plane broadcast as one `Arc`).
     pub presence: RoomPresence,
+    /// Counters of this room on this worker.
+    pub counters: super::api::RoomCounters,
 }
 
 impl Room {
@@ -137,6 +139,7 @@ impl Room {
             part_by_uri: FastMap::default(),
             members: Vec::new(),
             presence: spec.presence.clone(),
+            counters: Default::default(),
             spec,
         }
     }

@@ -233,6 +233,13 @@ mod in_memory {
         );
         assert!(got.contains(&format!("To-Path: {}\r\n", from(2))));
         assert_eq!(m.stats().deliveries, 1);
+        let rooms = m.stats().per_room;
+        assert_eq!(rooms.len(), 1, "{rooms:?}");
+        assert_eq!(
+            (rooms[0].bound, rooms[0].messages, rooms[0].deliveries),
+            (2, 1, 1),
+            "{rooms:?}"
+        );
         m.net.hang_up(a);
         m.step();
         assert_eq!(m.stats().bound, 1);

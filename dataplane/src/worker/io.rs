@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::net::{Backend, ConnId};
+use crate::net::{Backend, ConnId, ListenerId};
 
 /// Most slices handed to one `send` call: Linux's `IOV_MAX`. A frame often takes several
 /// slices (per-recipient head, shared header and body, end-line: five for a chat fan-out
@@ -59,8 +59,34 @@ pub(crate) struct ConnIo {
     pub(crate) tls: Option<Box<rustls::Connection>>,
 }
 
+/// Byte and connection counters of one worker. Plain fields, written only by the worker's
+/// thread; the control plane reads copies of them on a stats request and sums them itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// Plaintext bytes read from connections.
+    pub bytes_in: u64,
+    /// Plaintext bytes handed to the network stack (before TLS).
+    pub bytes_out: u64,
+    /// Connections accepted on the listeners.
+    pub accepted: u64,
+    /// Connections closed (any cause).
+    pub closed: u64,
+}
+
+/// What waits in the send queues of one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Bytes queued on all connections.
+    pub bytes: usize,
+    /// Connections with something queued.
+    pub conns: usize,
+    /// The largest queue of one connection (bytes).
+    pub max_bytes: usize,
+}
+
 /// The worker's network facilities, lent to the service on every callback.
 pub struct Io<B: Backend> {
+    pub(crate) counters: IoCounters,
     pub(crate) backend: B,
     pub(crate) conns: Vec<ConnIo>,
     pub(crate) dirty: Vec<ConnId>,
@@ -82,6 +108,7 @@ impl ConnIo {
 impl<B: Backend> Io<B> {
     pub(crate) fn new(backend: B) -> Self {
         Io {
+            counters: IoCounters::default(),
             backend,
             conns: Vec::new(),
             dirty: Vec::new(),
@@ -89,6 +116,29 @@ impl<B: Backend> Io<B> {
             resumed: Vec::new(),
             now: Instant::now(),
         }
+    }
+
+    /// Byte and connection counters of this worker so far.
+    pub fn counters(&self) -> IoCounters {
+        self.counters
+    }
+
+    /// The send queues of this worker's live connections, summed (walks every connection:
+    /// for stats requests, not for the hot path).
+    pub fn queue_depth(&self) -> QueueDepth {
+        let mut d = QueueDepth::default();
+        for c in self.conns.iter().filter(|c| c.live && c.queued > 0) {
+            d.bytes += c.queued;
+            d.conns += 1;
+            d.max_bytes = d.max_bytes.max(c.queued);
+        }
+        d
+    }
+
+    /// Stops accepting on `listener` (its index in the worker's `listen` order); connections
+    /// already accepted stay.
+    pub fn close_listener(&mut self, listener: ListenerId) {
+        self.backend.close_listener(listener);
     }
 
     /// The time of the current loop pass (read once per pass: services never read clocks).
@@ -310,6 +360,7 @@ impl<B: Backend> Io<B> {
                 if let Err(e) = io::Write::write_all(&mut tls.writer(), &front) {
                     return Err(e.kind());
                 }
+                self.counters.bytes_out += front.len() as u64;
             }
         }
         while !c.queue.is_empty() && c.tls.is_none() {
@@ -323,6 +374,7 @@ impl<B: Backend> Io<B> {
                 Ok(0) => return Ok(FlushOutcome::Blocked),
                 Ok(mut sent) => {
                     c.queued -= sent;
+                    self.counters.bytes_out += sent as u64;
                     while sent > 0 {
                         let Some(front) = c.queue.front_mut() else {
                             break;
@@ -403,7 +455,10 @@ impl<B: Backend> Io<B> {
         let Some(tls) = c.tls.as_deref_mut() else {
             return match self.backend.recv(id, buf, chunk)? {
                 0 => Ok(Received::Eof),
-                n => Ok(Received::Data(n)),
+                n => {
+                    self.counters.bytes_in += n as u64;
+                    Ok(Received::Data(n))
+                }
             };
         };
         scratch.clear();
@@ -447,6 +502,7 @@ impl<B: Backend> Io<B> {
             self.dirty.push(id);
         }
         if buf.len() > before {
+            self.counters.bytes_in += (buf.len() - before) as u64;
             Ok(Received::Data(buf.len() - before))
         } else if eof {
             Ok(Received::Eof)

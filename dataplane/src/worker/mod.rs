@@ -7,7 +7,7 @@
 
 mod io;
 
-pub use io::{CloseCause, Io};
+pub use io::{CloseCause, Io, IoCounters, QueueDepth};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,6 +226,7 @@ impl<B: Backend, S: Service> Worker<B, S> {
                 peer,
             } => {
                 self.io.open(conn);
+                self.io.counters.accepted += 1;
                 self.rbuf(conn).clear();
                 self.service.on_accept(&mut self.io, conn, listener, peer);
                 self.deadline = Some(self.io.now);
@@ -397,6 +398,7 @@ impl<B: Backend, S: Service> Worker<B, S> {
         while let Some((conn, cause)) = self.io.to_close.pop() {
             if let Some(c) = self.io.slot(conn) {
                 c.live = false;
+                self.io.counters.closed += 1;
                 self.io.backend.close(conn);
                 if let Some(b) = self.rbufs.get_mut(conn.idx as usize) {
                     *b = BytesMut::new();
