@@ -198,50 +198,8 @@ impl SipUa {
     /// Reads one message (or nothing within 100 ms); `Err` when the connection closed.
     fn poll(&mut self) -> Result<Option<Message>, ()> {
         match &mut self.link {
-            Link::Tls(t, f) => loop {
-                match f.next_frame() {
-                    Ok(Some(Frame::Message(b))) => return Ok(Some(parse(b))),
-                    Ok(Some(_)) => continue,
-                    Ok(None) => {}
-                    Err(e) => panic!("unframeable SIP: {e}"),
-                }
-                let mut buf = [0u8; 8192];
-                match t.read(&mut buf) {
-                    Ok(0) => return Err(()),
-                    Ok(n) => f.push(&buf[..n]),
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        return Ok(None)
-                    }
-                    Err(_) => return Err(()),
-                }
-            },
-            Link::Tcp(t, f) => loop {
-                match f.next_frame() {
-                    Ok(Some(Frame::Message(b))) => return Ok(Some(parse(b))),
-                    Ok(Some(_)) => continue,
-                    Ok(None) => {}
-                    Err(e) => panic!("unframeable SIP: {e}"),
-                }
-                let mut buf = [0u8; 8192];
-                match t.read(&mut buf) {
-                    Ok(0) => return Err(()),
-                    Ok(n) => f.push(&buf[..n]),
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        return Ok(None)
-                    }
-                    Err(_) => return Err(()),
-                }
-            },
+            Link::Tls(t, f) => poll_stream(t.as_mut(), f),
+            Link::Tcp(t, f) => poll_stream(t, f),
             Link::Udp(u, _) => {
                 let mut buf = vec![0u8; 65536];
                 match u.recv_from(&mut buf) {
@@ -534,4 +492,31 @@ fn rand_u32() -> u32 {
     t ^ N
         .fetch_add(7919, Ordering::Relaxed)
         .wrapping_mul(2_654_435_761)
+}
+
+/// Reads one framed message from a stream (or nothing within its read timeout); `Err` when
+/// the connection closed.
+fn poll_stream(t: &mut impl Read, f: &mut StreamFramer) -> Result<Option<Message>, ()> {
+    loop {
+        match f.next_frame() {
+            Ok(Some(Frame::Message(b))) => return Ok(Some(parse(b))),
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(e) => panic!("unframeable SIP: {e}"),
+        }
+        let mut buf = [0u8; 8192];
+        match t.read(&mut buf) {
+            Ok(0) => return Err(()),
+            Ok(n) => f.push(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(_) => return Err(()),
+        }
+    }
 }

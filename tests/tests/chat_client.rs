@@ -17,9 +17,14 @@ fn chat_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MSRP_CHAT") {
         return Some(PathBuf::from(p));
     }
+    sibling_binary("msrp-chat")
+}
+
+/// A binary of the workspace next to the test executable.
+fn sibling_binary(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let d = exe.parent()?;
-    [d.join("msrp-chat"), d.parent()?.join("msrp-chat")]
+    [d.join(name), d.parent()?.join(name)]
         .into_iter()
         .find(|p| p.is_file())
 }
@@ -222,6 +227,20 @@ fn failures_exit_non_zero_with_one_line() {
         err.starts_with("msrp-chat: the room refused to let us in: "),
         "{err}"
     );
+    // `msrpctl chat` is the same client.
+    if let Some(ctl) = sibling_binary("msrpctl") {
+        let p = ChatProc::spawn(
+            &ctl,
+            "nobody-ctl",
+            &["chat", &format!("sip:nobody@{tcp}"), "--nick", "x"],
+        );
+        let (status, out, err) = p.finish();
+        assert_eq!(status.code(), Some(1), "{out:?} {err}");
+        assert!(
+            err.starts_with("msrpctl chat: the room refused to let us in: "),
+            "{err}"
+        );
+    }
     // Nobody listening.
     drop(node);
     let p = ChatProc::spawn(&chat, "gone", &[&format!("sip:demo@{tcp}")]);

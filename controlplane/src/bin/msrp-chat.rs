@@ -1,10 +1,9 @@
 //! `msrp-chat`: join an RFC 7701 chat room from a terminal (see `controlplane::chat`).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use controlplane::chat::{run, ChatOptions};
+use controlplane::chat::{run_on_terminal, ChatOptions};
 
 /// Terminal chat client for MSRP chat rooms (RFC 7701): SIP INVITE + MSRP, nicknames, roster.
 #[derive(Parser, Debug)]
@@ -15,33 +14,5 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let mut opts = Args::parse().chat;
-    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        opts.line_mode = true;
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("msrp-chat: cannot start: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = rt.block_on(async {
-        tokio::select! {
-            r = run(opts, tokio::io::stdin(), tokio::io::stdout()) => r,
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
-    });
-    // Reader tasks may still wait on stdin: do not wait for them.
-    rt.shutdown_background();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("msrp-chat: {e}");
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::from(run_on_terminal("msrp-chat", Args::parse().chat))
 }

@@ -20,11 +20,13 @@ pub mod msrp_link;
 pub mod options;
 pub mod people;
 pub mod sip_ua;
+pub mod terminal;
 pub mod transport;
 
 pub use client::run;
 pub use error::ChatError;
 pub use options::{ChatOptions, OnOff, SipTransportKind};
+pub use terminal::run_on_terminal;
 
 #[cfg(test)]
 mod tests;

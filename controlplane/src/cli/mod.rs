@@ -113,6 +113,13 @@ pub enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Join a chat room from this terminal (SIP INVITE + MSRP), like `msrp-chat`; needs no
+    /// management API.
+    Chat {
+        /// Room, nickname and SIP options.
+        #[command(flatten)]
+        opts: crate::chat::ChatOptions,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -227,6 +234,9 @@ pub fn main_with(args: Args) -> u8 {
         let mut cmd = Args::command();
         clap_complete::generate(shell, &mut cmd, "msrpctl", &mut std::io::stdout());
         return EXIT_OK;
+    }
+    if let Cmd::Chat { opts } = args.command {
+        return crate::chat::run_on_terminal("msrpctl chat", opts);
     }
     let client = Client {
         endpoint: match &args.socket {
@@ -423,7 +433,7 @@ pub async fn run(client: &Client, args: &Args) -> Result<String, Failure> {
             )
             .await?
         }
-        Cmd::Completions { .. } => String::new(),
+        Cmd::Completions { .. } | Cmd::Chat { .. } => String::new(),
     })
 }
 

@@ -705,6 +705,43 @@ pub struct RoomCounters {
     pub congestion_skips: u64,
 }
 
+impl SwitchStats {
+    /// Adds another worker's counters. Room and session counts are the same on every worker
+    /// (specs are installed everywhere): the largest is kept rather than the sum.
+    pub fn merge(&mut self, s: SwitchStats) {
+        self.rooms = self.rooms.max(s.rooms);
+        self.sessions = self.sessions.max(s.sessions);
+        self.bound += s.bound;
+        self.messages += s.messages;
+        self.chunks += s.chunks;
+        self.deliveries += s.deliveries;
+        for (k, v) in s.refused {
+            *self.refused.entry(k).or_default() += v;
+        }
+        self.congestion_skips += s.congestion_skips;
+        self.notices += s.notices;
+        self.type_skips += s.type_skips;
+        self.abandoned += s.abandoned;
+        self.recipient_errors += s.recipient_errors;
+        self.reports_consumed += s.reports_consumed;
+        self.nicknames += s.nicknames;
+        self.inflight += s.inflight;
+        self.deliveries_in_progress += s.deliveries_in_progress;
+        self.ring_backlog += s.ring_backlog;
+        for r in s.per_room {
+            match self.per_room.iter_mut().find(|c| c.room == r.room) {
+                Some(c) => {
+                    c.bound += r.bound;
+                    c.messages += r.messages;
+                    c.deliveries += r.deliveries;
+                    c.congestion_skips += r.congestion_skips;
+                }
+                None => self.per_room.push(r),
+            }
+        }
+    }
+}
+
 /// Pushes `msg` to every worker's control ring, retrying for up to a second per ring while it
 /// is full. Returns how many workers got it.
 pub fn broadcast(rings: &[RingTx<RelayControl>], msg: &SwitchControl) -> usize {

@@ -158,25 +158,7 @@ impl Harness {
     pub fn stats(&self) -> SwitchStats {
         let mut t = SwitchStats::default();
         for s in self.sync() {
-            t.rooms = t.rooms.max(s.rooms);
-            t.sessions = t.sessions.max(s.sessions);
-            t.bound += s.bound;
-            t.messages += s.messages;
-            t.chunks += s.chunks;
-            t.deliveries += s.deliveries;
-            for (k, v) in s.refused {
-                *t.refused.entry(k).or_default() += v;
-            }
-            t.congestion_skips += s.congestion_skips;
-            t.notices += s.notices;
-            t.type_skips += s.type_skips;
-            t.abandoned += s.abandoned;
-            t.recipient_errors += s.recipient_errors;
-            t.reports_consumed += s.reports_consumed;
-            t.nicknames += s.nicknames;
-            t.inflight += s.inflight;
-            t.deliveries_in_progress += s.deliveries_in_progress;
-            t.ring_backlog += s.ring_backlog;
+            t.merge(s);
         }
         t
     }
