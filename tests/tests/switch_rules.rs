@@ -633,6 +633,40 @@ fn nickname_requests_are_punted_and_answered_with_the_verdict() {
 }
 
 #[test]
+fn a_room_requiring_nicknames_takes_messages_only_from_sessions_holding_one() {
+    let h = room(RoomPolicy {
+        nicknames_required: true,
+        ..RoomPolicy::default()
+    });
+    let mut a = join(&h, "alice");
+    let mut b = join(&h, "bob");
+    assert_eq!(a.say("m-nonick", "who am I?"), 403);
+    // A refused nickname does not count.
+    let verdict = |a: &mut Member, nick: &str, code: u16| {
+        let t = a.c.request("NICKNAME", &[("Use-Nickname", nick)]);
+        let ev = h.wait_event("nickname", |e| matches!(e, SwitchEvent::Nickname(_)));
+        let SwitchEvent::Nickname(req) = ev else {
+            unreachable!()
+        };
+        h.send_to(
+            req.worker,
+            SwitchControl::NicknameVerdict {
+                session_id: req.session_id.clone(),
+                transaction_id: req.transaction_id,
+                code,
+            },
+        );
+        assert_eq!(a.c.response_to(&t), code);
+    };
+    verdict(&mut a, "\"bob\"", 425);
+    assert_eq!(a.say("m-taken", "still nobody"), 403);
+    verdict(&mut a, "\"alice\"", 200);
+    assert_eq!(a.say("m-named", "hello, I am alice"), 200);
+    assert_eq!(b.heard(), "hello, I am alice");
+    assert_eq!(h.stats().refused.get(&403), Some(&2));
+}
+
+#[test]
 fn remove_session_and_delete_room_end_sessions() {
     let h = room(RoomPolicy::default());
     let mut a = join(&h, "alice");

@@ -200,7 +200,7 @@ pub struct RoomSection {
     pub subject: Option<String>,
     /// Private messages allowed (else 428).
     pub private_messages: bool,
-    /// `optional` (default), `required` (announced like optional; not enforced by the switch)
+    /// `optional` (default), `required` (a session must hold a nickname before it may send: 403)
     /// or `off` (NICKNAME gets 403).
     pub nicknames: String,
     /// Nickname uniqueness: `room` (default) or `server` (shared by every room with `server`).
@@ -372,13 +372,17 @@ mod tests {
         let c = Config::parse(
             "[[rooms]]\nuri = \"sip:a@example.com\"\nnicknames = \"off\"\nmax_members = 3\n\
              join = \"allow-list\"\nallow = [\"sip:alice@example.com\"]\nsetup = \"active\"\n\
-             accept_wrapped_types = [\"text/plain\"]\n[[rooms]]\nuri = \"sip:b@example.com\"\n",
+             accept_wrapped_types = [\"text/plain\"]\n[[rooms]]\nuri = \"sip:b@example.com\"\n\
+             nicknames = \"required\"\n",
         )
         .unwrap();
         let rooms = c.rooms.unwrap();
         let s = rooms[0].settings().unwrap();
         assert_eq!(s.nicknames, NicknameMode::Off);
         assert!(!s.switch_policy().nicknames);
+        assert!(!s.switch_policy().nicknames_required);
+        let required = rooms[1].settings().unwrap().switch_policy();
+        assert!(required.nicknames && required.nicknames_required);
         assert!(!s.answer_policy().chatroom.nicknames);
         assert_eq!(s.max_members, 3);
         assert!(s.setup_active);

@@ -165,6 +165,7 @@ impl RoomSettings {
         RoomPolicy {
             private_messages: self.private_messages,
             nicknames: self.nicknames_on(),
+            nicknames_required: self.nicknames == NicknameMode::Required,
             require_tls: self.tls_required,
             max_message_size: self.max_message_size,
             accept_wrapped_types: AcceptTypes::parse(&self.accept_wrapped_types.join(" ")),

@@ -139,6 +139,9 @@ pub struct RoomPolicy {
     pub private_messages: bool,
     /// NICKNAME allowed (otherwise 403).
     pub nicknames: bool,
+    /// A session must hold a nickname (a NICKNAME answered 200) before it may send (403
+    /// otherwise).
+    pub nicknames_required: bool,
     /// Sessions must run over TLS (a plain connection's binding request gets 403).
     pub require_tls: bool,
     /// Largest message (all chunks together); larger ones get 413.
@@ -171,6 +174,7 @@ impl Default for RoomPolicy {
         RoomPolicy {
             private_messages: true,
             nicknames: true,
+            nicknames_required: false,
             require_tls: false,
             max_message_size: 1 << 20,
             // RFC 7701 §6.1: "on the order of a normal TCP timeout (i.e., around 540 seconds)".

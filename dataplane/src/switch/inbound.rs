@@ -397,6 +397,16 @@ impl Switch {
         if facts.tos != 1 {
             return self.respond(io, conn, &f.head, 403, &own);
         }
+        // A room that requires nicknames takes messages only from sessions holding one.
+        if policy.nicknames_required
+            && !self
+                .sessions
+                .get(slot)
+                .and_then(|e| e.bound.as_ref())
+                .is_some_and(|b| b.has_nickname)
+        {
+            return self.respond(io, conn, &f.head, 403, &own);
+        }
         let Some(room) = self.rooms.get(&spec.room) else {
             return;
         };
@@ -768,6 +778,7 @@ impl Switch {
         }
         if let Some(b) = self.sessions.bound_mut(slot) {
             b.pending_nicks = b.pending_nicks.saturating_sub(1);
+            b.has_nickname |= code == 200;
         }
         if !io.is_open(p.conn) {
             return;

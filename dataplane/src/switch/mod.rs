@@ -340,6 +340,7 @@ impl Switch {
             skipped: 0,
             notice_due: false,
             pending_nicks: 0,
+            has_nickname: false,
         }));
         self.bound += 1;
         self.conns.entry(conn).or_default().sessions.push(slot);

@@ -269,6 +269,8 @@ pub(super) struct Bound {
     pub skipped: u32,
     pub notice_due: bool,
     pub pending_nicks: u8,
+    /// A NICKNAME of this session was accepted.
+    pub has_nickname: bool,
 }
 
 /// A session installed on this worker.
