@@ -15,6 +15,7 @@ fn every_participant_joins_binds_and_leaves() {
     let args = Args {
         participants: 20,
         concurrency: 3,
+        hold_msrp: false,
         common: CommonArgs {
             no_pin: true,
             ..CommonArgs::default()

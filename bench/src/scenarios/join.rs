@@ -37,6 +37,10 @@ pub struct Args {
     /// Joins in flight (generator threads, one SIP TCP connection each).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Keep every MSRP connection open until all BYEs are answered (default: a participant
+    /// closes its connection as soon as its BYE is answered, as a client does).
+    #[arg(long)]
+    pub hold_msrp: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -53,6 +57,10 @@ struct ThreadOut {
     bye_sent: u64,
     bye_200: u64,
     unexpected_requests: u64,
+    /// Requests the focus sent us, by method and phase (`BYE during bye`).
+    requests_by_method: BTreeMap<String, u64>,
+    /// `join` or `bye`.
+    phase: &'static str,
     /// Joins finished (bound) and BYE phase wall times.
     join_end: Option<Instant>,
     bye_secs: f64,
@@ -61,7 +69,7 @@ struct ThreadOut {
 /// A joined participant: its dialog and its MSRP connection (held open until the BYE).
 struct Joined {
     dialog: Dialog,
-    _msrp: TcpStream,
+    msrp: TcpStream,
 }
 
 /// The SIP connection of one generator thread.
@@ -104,6 +112,8 @@ impl SipConn {
                         .map_err(|e| format!("unparsable SIP: {e}"))?;
                     if m.is_request() {
                         out.unexpected_requests += 1;
+                        let k = format!("{} during {}", m.method_text(), out.phase);
+                        *out.requests_by_method.entry(k).or_default() += 1;
                         continue;
                     }
                     if m.status().unwrap_or(0) >= 200 {
@@ -314,10 +324,16 @@ CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
     }
     out.bound += 1;
     out.to_bound.record_ns(t0.elapsed().as_nanos() as u64);
-    Ok(Some(Joined { dialog, _msrp: m }))
+    Ok(Some(Joined { dialog, msrp: m }))
 }
 
-fn bye_all(sip: &mut SipConn, joined: Vec<Joined>, out: &mut ThreadOut) -> Result<(), String> {
+fn bye_all(
+    sip: &mut SipConn,
+    joined: Vec<Joined>,
+    hold_msrp: bool,
+    out: &mut ThreadOut,
+) -> Result<(), String> {
+    let mut held = Vec::new();
     for (k, mut j) in joined.into_iter().enumerate() {
         let mut b = j.dialog.request("BYE");
         let v = sip.via(&format!("bye{k}"));
@@ -330,6 +346,9 @@ fn bye_all(sip: &mut SipConn, joined: Vec<Joined>, out: &mut ThreadOut) -> Resul
             Ok(r) if r.status() == Some(200) => out.bye_200 += 1,
             Ok(r) => fail(out, format!("bye {}", r.status().unwrap_or(0))),
             Err(e) => fail(out, format!("bye {e}")),
+        }
+        if hold_msrp {
+            held.push(j.msrp);
         }
     }
     Ok(())
@@ -367,6 +386,7 @@ pub fn run(args: &Args) -> Report {
         "transport": "SIP over TCP (one connection per generator thread), MSRP over TCP (one per participant)",
         "offer": "a=setup:actpass (the focus answers passive; the participant connects)",
         "pinning": pin.to_json(),
+        "msrp_closed": if args.hold_msrp { "after every BYE was answered (--hold-msrp)" } else { "by each participant as soon as its BYE was answered" },
     });
     let nofile = sys::raise_nofile();
     let target = match Target::start_msrpd(&pin, Some(&sip_toml(n))) {
@@ -393,6 +413,7 @@ pub fn run(args: &Args) -> Report {
     report.config["nofile"] = json!(nofile);
     let msrp = target.addr;
     let gen_core = pin.generator;
+    let hold_msrp = args.hold_msrp;
 
     let cpu0 = target.cpu();
     let gen0 = sys::self_cpu();
@@ -407,7 +428,10 @@ pub fn run(args: &Args) -> Report {
             if let Some(core) = gen_core {
                 sys::pin_current_thread(core);
             }
-            let mut out = ThreadOut::default();
+            let mut out = ThreadOut {
+                phase: "join",
+                ..ThreadOut::default()
+            };
             let res = (|| -> Result<(), String> {
                 let mut sip =
                     SipConn::connect(sip_addr).map_err(|e| format!("SIP connect: {e}"))?;
@@ -423,8 +447,9 @@ pub fn run(args: &Args) -> Report {
                 // Everyone is in the room before anyone leaves.
                 barrier.wait();
                 barrier.wait();
+                out.phase = "bye";
                 let b0 = Instant::now();
-                let r = bye_all(&mut sip, joined, &mut out);
+                let r = bye_all(&mut sip, joined, hold_msrp, &mut out);
                 out.bye_secs = b0.elapsed().as_secs_f64();
                 r
             })();
@@ -500,6 +525,9 @@ pub fn run(args: &Args) -> Report {
                 tot.bye_200 += o.bye_200;
                 tot.unexpected_requests += o.unexpected_requests;
                 tot.bye_secs = tot.bye_secs.max(o.bye_secs);
+                for (k, v) in o.requests_by_method {
+                    *tot.requests_by_method.entry(k).or_default() += v;
+                }
                 for (k, v) in o.failures {
                     *tot.failures.entry(k).or_default() += v;
                 }
@@ -558,6 +586,7 @@ pub fn run(args: &Args) -> Report {
             "bye_sent": tot.bye_sent,
             "bye_200": tot.bye_200,
             "requests_from_focus": tot.unexpected_requests,
+            "requests_from_focus_by_method": tot.requests_by_method,
         },
     });
     report.cpu = json!({
