@@ -11,7 +11,8 @@
 # half of Kamailio's rate); limit at 1 000 and 10 000 connections; fanout with 10, 1 000 and
 # 10 000 members (each with its own limit run at the same size); backends (msrpd's relay on
 # the kernel backend and on DPDK af_packet/af_xdp over one veth pair: root and libdpdk);
-# register --compare (sipp, msrpd vs Kamailio); join when the SIP focus exists. Needs the
+# register --compare (sipp, msrpd vs Kamailio); join (500 participants
+# join one room by SIP INVITE + MSRP bind, 8 in flight, then BYE). Needs the
 # Debian packages kamailio, kamailio-outbound-modules and sip-tester (sipp); DPDK needs
 # libdpdk-dev, clang, libclang-dev (scripts/setup-dpdk.sh packages).
 set -uo pipefail
@@ -73,7 +74,7 @@ else
 fi
 run register --compare --alternations "$alt" --calls "$calls"
 if "$bin" join --help >/dev/null 2>&1; then
-  run join --duration "$d"
+  run join --participants "${JOIN_N:-500}" --concurrency 8
 else
   echo "== join: not in this build (needs the SIP focus)" >&2
 fi

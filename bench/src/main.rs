@@ -1,7 +1,7 @@
 //! `msrp-bench`: dispatches the command line to one scenario module (see `bench/README.md`).
 
 use clap::{Parser, Subcommand};
-use msrp_bench::scenarios::{backends, fanout, limit, parse, register, relay};
+use msrp_bench::scenarios::{backends, fanout, join, limit, parse, register, relay};
 
 #[global_allocator]
 static GLOBAL: msrp_bench::alloc_count::Counting = msrp_bench::alloc_count::Counting;
@@ -27,6 +27,8 @@ enum Cmd {
     /// The member process of `fanout`.
     #[command(hide = true)]
     FanoutMembers(fanout::MembersArgs),
+    /// N participants join one room by SIP INVITE + MSRP bind; joins/s, latency, CPU/join.
+    Join(join::Args),
     /// The physical limit of fan-out: the same bytes to M loopback sockets, no MSRP work.
     Limit(limit::Args),
     /// The sink of `limit` in its own process.
@@ -53,6 +55,7 @@ fn main() {
         Cmd::Backends(a) => backends::main(a),
         Cmd::Fanout(a) => fanout::main(a),
         Cmd::FanoutMembers(a) => fanout::members_main(a),
+        Cmd::Join(a) => join::main(a),
         Cmd::Limit(a) => limit::main(a),
         Cmd::LimitSink(a) => limit::sink_main(a),
         Cmd::Register(a) => register::main(a),

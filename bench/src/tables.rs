@@ -271,6 +271,39 @@ pub fn markdown(reports: &[Value], note: &str) -> String {
             f(g(r, "cpu.ratio_msrpd_over_kamailio"), 2)
         );
     }
+    let joins: Vec<&Value> = reports.iter().filter(|r| r["scenario"] == "join").collect();
+    if !joins.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Join: participants enter one room (SIP INVITE over TCP, 200, ACK, MSRP connect, binding SEND, 200; msrpd binary, one worker)\n\n\
+             | N | in flight | joins/s | INVITE→200 p50 / p99 / p99.9 µs | INVITE→bound p50 / p99 / p99.9 µs | msrpd CPU µs/join | msrpd core share | BYE 200s | failed |\n\
+             |---|---|---|---|---|---|---|---|---|"
+        );
+    }
+    for r in joins {
+        let res = &r["results"];
+        let lat = |k: &str| {
+            format!(
+                "{} / {} / {}",
+                f(g(res, &format!("latency.{k}.p50_us")), 0),
+                f(g(res, &format!("latency.{k}.p99_us")), 0),
+                f(g(res, &format!("latency.{k}.p999_us")), 0)
+            )
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r["config"]["participants"],
+            r["config"]["concurrency"],
+            f(g(res, "joins_per_s"), 0),
+            lat("invite_to_200"),
+            lat("invite_to_bound"),
+            f(g(r, "cpu.target_us_per_join"), 0),
+            f(g(r, "cpu.target_core_share"), 2),
+            res["counts"]["bye_200"],
+            res["counts"]["failed"]
+        );
+    }
     for r in reports.iter().filter(|r| r["scenario"] == "parse") {
         let _ = writeln!(md, "\n### MSRP parser (one core)\n\n| case | frames per CPU-second | GB per CPU-second | ns/frame | allocations/frame |\n|---|---|---|---|---|");
         for c in r["results"]["cases"]
@@ -290,8 +323,10 @@ pub fn markdown(reports: &[Value], note: &str) -> String {
         }
     }
     for r in reports.iter().filter(|r| {
-        !["relay", "limit", "fanout", "backends", "register", "parse"]
-            .contains(&r["scenario"].as_str().unwrap_or(""))
+        ![
+            "relay", "limit", "fanout", "backends", "register", "parse", "join",
+        ]
+        .contains(&r["scenario"].as_str().unwrap_or(""))
     }) {
         let _ = writeln!(
             md,

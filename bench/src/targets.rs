@@ -91,6 +91,8 @@ pub struct Target {
     pub config: Value,
     /// Its version string.
     pub version: Option<String>,
+    /// msrpd's SIP listener over TCP, when its configuration serves SIP.
+    pub sip_tcp: Option<SocketAddr>,
     cpu: CpuSource,
     running: Running,
     _dir: Option<TempDir>,
@@ -263,7 +265,7 @@ impl Target {
         kamailio_children: usize,
     ) -> Result<Target, String> {
         match kind {
-            TargetKind::Msrpd => Self::start_msrpd(pin),
+            TargetKind::Msrpd => Self::start_msrpd(pin, None),
             TargetKind::MsrpdInProcess => Self::start_inproc(pin),
             TargetKind::Kamailio => Self::start_kamailio(pin, kamailio_children),
             TargetKind::External(addr, user, pass) => Ok(Target {
@@ -275,6 +277,7 @@ impl Target {
                 max_chunk: None,
                 config: json!({"kind": "external", "addr": addr.to_string()}),
                 version: None,
+                sip_tcp: None,
                 cpu: CpuSource::None,
                 running: Running::Nothing,
                 _dir: None,
@@ -282,13 +285,20 @@ impl Target {
         }
     }
 
-    fn start_msrpd(pin: &Pinning) -> Result<Target, String> {
+    /// Starts the msrpd binary (one worker, pinned as `pin` says); with `sip_toml`, that text
+    /// (`[sip]`, `[[rooms]]`) is appended to the generated configuration and the SIP TCP
+    /// listener msrpd announces is waited for too.
+    pub fn start_msrpd(pin: &Pinning, sip_toml: Option<&str>) -> Result<Target, String> {
         let bin = msrpd_binary().ok_or(
             "msrpd binary not found: build it (cargo build --release -p controlplane) or set MSRPD",
         )?;
         let dir = TempDir::new("msrpd").map_err(|e| e.to_string())?;
         let cfg = dir.path().join("msrpd.toml");
-        std::fs::write(&cfg, msrpd_toml(pin, 1)).map_err(|e| e.to_string())?;
+        let mut text = msrpd_toml(pin, 1);
+        if let Some(t) = sip_toml {
+            text.push_str(t);
+        }
+        std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
         let mut child = Command::new(&bin)
             .arg("-c")
             .arg(&cfg)
@@ -298,24 +308,37 @@ impl Target {
             .spawn()
             .map_err(|e| format!("{}: {e}", bin.display()))?;
         let pid = child.id();
-        // "msrpd: MSRP on msrp://host:port;tcp (127.0.0.1:port)"
+        // "msrpd: MSRP on msrp://host:port;tcp (127.0.0.1:port)", "msrpd: SIP on tcp ADDR"
         let out = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("msrpd: MSRP on ") {
-                    let _ = tx.send(rest.to_string());
+                if line.starts_with("msrpd: ") {
+                    let _ = tx.send(line);
                 }
             }
         });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err("msrpd did not announce its listener".into());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut msrp_line = None;
+        let mut sip_tcp: Option<SocketAddr> = None;
+        while msrp_line.is_none() || (sip_toml.is_some() && sip_tcp.is_none()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => {
+                    if let Some(rest) = l.strip_prefix("msrpd: MSRP on ") {
+                        msrp_line.get_or_insert_with(|| rest.to_string());
+                    } else if let Some(a) = l.strip_prefix("msrpd: SIP on tcp ") {
+                        sip_tcp = sip_tcp.or_else(|| a.trim().parse().ok());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("msrpd did not announce its listeners".into());
+                }
             }
-        };
+        }
+        let line = msrp_line.unwrap_or_default();
         let addr: SocketAddr = line
             .rsplit_once('(')
             .and_then(|(_, a)| a.strip_suffix(')'))
@@ -338,6 +361,7 @@ impl Target {
                 "process_pinned_to": if pinned { Some(&pin.target) } else { None },
             }),
             version,
+            sip_tcp,
             cpu: CpuSource::Tree(pid),
             running: Running::Child(child),
             _dir: Some(dir),
@@ -366,6 +390,7 @@ impl Target {
                 "worker_cores": pin.target,
             }),
             version: Some(format!("msrpd {} (in process)", env!("CARGO_PKG_VERSION"))),
+            sip_tcp: None,
             cpu: CpuSource::Threads("dp-worker"),
             running: Running::InProcess(Some(daemon)),
             _dir: None,
@@ -407,6 +432,7 @@ impl Target {
                 "all_processes_pinned": !pin.target.is_empty(),
             }),
             version: kamailio_version(),
+            sip_tcp: None,
             cpu: CpuSource::Tree(pid),
             running: Running::Peer("kamailio-relay".into()),
             _dir: None,

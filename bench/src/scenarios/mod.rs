@@ -2,6 +2,7 @@
 
 pub mod backends;
 pub mod fanout;
+pub mod join;
 pub mod limit;
 pub mod parse;
 pub mod register;
