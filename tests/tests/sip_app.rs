@@ -116,3 +116,54 @@ Call-ID: appcancel\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
     );
     assert_eq!(*seen.lock().unwrap(), ["INVITE", "CANCEL"]);
 }
+
+/// Answers every INVITE with 200 at once (and nothing else).
+struct Answering;
+
+impl SipApp for Answering {
+    fn is_local_target(&self, uri: &Uri<'_>) -> bool {
+        uri.user.is_some_and(|u| u.starts_with("room"))
+    }
+    fn on_request(&self, req: IncomingRequest, handle: SipHandle) {
+        if req.tx.is_none() || req.msg.method_text() != "INVITE" {
+            return;
+        }
+        let tag = handle.new_tag();
+        let mut r = response_to(&req.msg, 200, None, Some(&tag), Some(req.source.remote));
+        r.header("Contact", "<sip:room3@example.com>");
+        handle.respond(&req, 200, r.finish(None, b""));
+    }
+}
+
+/// RFC 3261 §13.3.1.4 / §17.1.1.3: the ACK for a 2xx has a branch of its own, so it cannot be
+/// matched to the INVITE's transaction by branch; it must still stop the 2xx retransmissions,
+/// whatever internal shard its branch hashes to.
+#[tokio::test]
+async fn the_ack_of_a_2xx_stops_its_retransmissions() {
+    let srv = SipServer::start(config(&[]), Some(Arc::new(Answering)))
+        .await
+        .unwrap();
+    let mut c = TcpClient::connect(srv.local_addr(TransportKind::Tcp).unwrap()).await;
+    let l = c.local;
+    // Several calls, so that ACK branches land on other shards than their INVITEs.
+    for i in 0..8 {
+        let cid = format!("ack2xx{i}");
+        c.send(&invite(l, "room3", &cid, None)).await;
+        let ok = c.msg_skip_100().await;
+        assert_eq!(ok.status(), Some(200));
+        let to = ok.values_named("To").next().unwrap().to_string();
+        let ack = format!(
+            "ACK sip:room3@example.com SIP/2.0\r\nVia: SIP/2.0/TCP {l};branch=z9hG4bKack{i}x;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=bob{cid}\r\nTo: {to}\r\n\
+Call-ID: {cid}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+        );
+        c.send(&ack).await;
+    }
+    // T1 is 500 ms: an unacknowledged 2xx would be sent again within a second and a half.
+    let again = tokio::time::timeout(std::time::Duration::from_millis(1600), c.msg()).await;
+    assert!(
+        again.is_err(),
+        "2xx retransmitted after its ACK: {:?}",
+        again.map(|m| m.cseq().map(|c| c.seq).ok())
+    );
+}

@@ -102,8 +102,10 @@ impl SipConn {
         )
     }
 
-    /// The next final response; requests from the focus are answered 200 and counted.
-    fn final_response(&mut self, out: &mut ThreadOut) -> Result<Message, String> {
+    /// The next final response to the request sent with Via `via`; requests from the focus and
+    /// responses to other requests (a 2xx retransmitted before our ACK got there, RFC 3261
+    /// §13.3.1.4) are counted and skipped.
+    fn final_response(&mut self, out: &mut ThreadOut, via: &str) -> Result<Message, String> {
         let deadline = Instant::now() + WAIT;
         loop {
             match self.f.next_frame() {
@@ -116,10 +118,24 @@ impl SipConn {
                         *out.requests_by_method.entry(k).or_default() += 1;
                         continue;
                     }
-                    if m.status().unwrap_or(0) >= 200 {
-                        return Ok(m);
+                    if m.status().unwrap_or(0) < 200 {
+                        continue;
                     }
-                    continue;
+                    let ours = m
+                        .values_named("Via")
+                        .next()
+                        .is_some_and(|v| same_branch(v, via));
+                    if !ours {
+                        let k = format!(
+                            "stray {} {} during {}",
+                            m.status().unwrap_or(0),
+                            m.cseq().map_or("?", |c| c.method),
+                            out.phase
+                        );
+                        *out.requests_by_method.entry(k).or_default() += 1;
+                        continue;
+                    }
+                    return Ok(m);
                 }
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
@@ -141,6 +157,16 @@ impl SipConn {
             }
         }
     }
+}
+
+/// Whether two Via values carry the same branch parameter.
+fn same_branch(a: &str, b: &str) -> bool {
+    let branch = |v: &str| {
+        v.split(';')
+            .find_map(|p| p.trim().strip_prefix("branch="))
+            .map(str::to_owned)
+    };
+    branch(a).is_some() && branch(a) == branch(b)
 }
 
 fn offer(uri: &str) -> String {
@@ -248,7 +274,7 @@ Content-Length: {n}\r\n\r\n{sdp}",
         .write_all(text.as_bytes())
         .map_err(|e| format!("SIP write: {e}"))?;
     out.invited += 1;
-    let resp = match sip.final_response(out) {
+    let resp = match sip.final_response(out, &via) {
         Ok(r) => r,
         Err(e) if e == "timeout" => {
             fail(out, "invite timeout".into());
@@ -342,7 +368,7 @@ fn bye_all(
             .write_all(&b.finish(None, b""))
             .map_err(|e| format!("SIP write: {e}"))?;
         out.bye_sent += 1;
-        match sip.final_response(out) {
+        match sip.final_response(out, &v) {
             Ok(r) if r.status() == Some(200) => out.bye_200 += 1,
             Ok(r) => fail(out, format!("bye {}", r.status().unwrap_or(0))),
             Err(e) => fail(out, format!("bye {e}")),

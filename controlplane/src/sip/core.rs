@@ -397,6 +397,16 @@ impl Core {
         }
     }
 
+    /// An ACK for a 2xx carries a new branch, so it hashes anywhere: it goes to the shard
+    /// retransmitting that 2xx (found by Call-ID and CSeq), else where its branch says (the
+    /// ACK for a non-2xx shares the INVITE's branch).
+    fn shard_for_ack(&self, msg: &Message) -> usize {
+        let by_branch = self.shard_for_request(msg);
+        (0..self.shards.len())
+            .find(|&i| lock(&self.shards[i]).layer.awaits_ack(msg))
+            .unwrap_or(by_branch)
+    }
+
     fn shard_for_branch(&self, branch: &str) -> Option<usize> {
         let rest = branch.strip_prefix("z9hG4bK-")?;
         let idx = rest.split('-').next()?;
@@ -552,7 +562,11 @@ impl Core {
             out.push((src, r));
             return;
         }
-        let shard = self.shard_for_request(&msg);
+        let shard = if method == Method::Ack {
+            self.shard_for_ack(&msg)
+        } else {
+            self.shard_for_request(&msg)
+        };
         let disp = {
             let mut sh = lock(&self.shards[shard]);
             let d = sh
