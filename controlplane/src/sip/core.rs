@@ -389,22 +389,12 @@ impl Core {
         }
     }
 
+    /// Server transactions are sharded by Call-ID: an INVITE, its retransmissions, its CANCEL
+    /// and the ACK of its 2xx (which has a branch of its own, RFC 3261 §17.1.1.3) all land on
+    /// the shard holding its transaction.
     fn shard_for_request(&self, msg: &Message) -> usize {
         let n = self.shards.len();
-        match msg.top_via() {
-            Ok(v) => (hash_of(&(v.branch().unwrap_or(""), v.host, v.port)) as usize) % n,
-            Err(_) => 0,
-        }
-    }
-
-    /// An ACK for a 2xx carries a new branch, so it hashes anywhere: it goes to the shard
-    /// retransmitting that 2xx (found by Call-ID and CSeq), else where its branch says (the
-    /// ACK for a non-2xx shares the INVITE's branch).
-    fn shard_for_ack(&self, msg: &Message) -> usize {
-        let by_branch = self.shard_for_request(msg);
-        (0..self.shards.len())
-            .find(|&i| lock(&self.shards[i]).layer.awaits_ack(msg))
-            .unwrap_or(by_branch)
+        msg.call_id().map_or(0, |cid| (hash_of(&cid) as usize) % n)
     }
 
     fn shard_for_branch(&self, branch: &str) -> Option<usize> {
@@ -562,11 +552,7 @@ impl Core {
             out.push((src, r));
             return;
         }
-        let shard = if method == Method::Ack {
-            self.shard_for_ack(&msg)
-        } else {
-            self.shard_for_request(&msg)
-        };
+        let shard = self.shard_for_request(&msg);
         let disp = {
             let mut sh = lock(&self.shards[shard]);
             let d = sh

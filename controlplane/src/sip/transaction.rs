@@ -280,15 +280,6 @@ impl<D: Clone> TransactionLayer<D> {
         RequestDisposition::New(key)
     }
 
-    /// True if this ACK (its own branch, RFC 3261 §17.1.1.3) acknowledges a 2xx this layer
-    /// is retransmitting: the ACK must be handled here to stop the retransmissions.
-    pub fn awaits_ack(&self, ack: &Message) -> bool {
-        match (ack.call_id(), ack.cseq()) {
-            (Some(cid), Ok(cseq)) => self.accepted.contains_key(&(cid.to_string(), cseq.seq)),
-            _ => false,
-        }
-    }
-
     /// True if a server transaction exists and has not sent a final response.
     pub fn server_pending(&self, key: &str) -> bool {
         self.server
